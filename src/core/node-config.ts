@@ -1,0 +1,190 @@
+import { parseSettings, SettingSpec, Sources } from './settings';
+
+/** A cluster member as the other members and proxies reach it. */
+export interface Member {
+  name: string;
+  host: string;
+  port: number;
+  sshPort: number;
+}
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+export interface NodeConfig {
+  nodeName: string;
+  nodeId: number;
+  /** How this node is reached by others (its own entry in PGSWARM_PEERS). */
+  self: Member;
+  /** Every data member of the cluster, this node included. */
+  members: Member[];
+  /** PgBouncer admin consoles to ask "who is primary". */
+  proxies: Endpoint[];
+  bootstrapNode: string;
+  listenAddresses: string;
+  setupPort: number;
+  home: string;
+  pgdata: string;
+  pgBinDir: string;
+  repmgrBin: string;
+  runUser: string;
+  superuser: string;
+  superuserPassword: string;
+  database: string;
+  initdbArgs: string;
+  initdbScriptsDir: string;
+  replUser: string;
+  replPassword: string;
+  statsUser: string;
+  statsPassword: string;
+  caCertFile: string;
+  caKeyFile: string;
+  monitorIntervalSecs: number;
+  reconnectAttempts: number;
+  reconnectIntervalSecs: number;
+  connectTimeoutSecs: number;
+  startupTimeoutMs: number;
+  waitRetryMs: number;
+  signingKey?: string;
+  verifyKey?: string;
+  sshdBin: string;
+  sshUser: string;
+  logLevel: string;
+}
+
+const NAME_RE = /^[a-z][a-z0-9_-]{0,62}$/;
+
+export const NODE_SETTINGS: readonly SettingSpec[] = [
+  { name: 'PGSWARM_NODE_NAME', kind: 'string', required: true, help: 'this node\'s name; must appear in PGSWARM_PEERS', check: (v) => (NAME_RE.test(v) ? null : 'must be lower-case letters, digits, - or _, starting with a letter') },
+  { name: 'PGSWARM_NODE_ID', kind: 'int', required: true, help: 'unique numeric id (repmgr node_id), 1 or more' },
+  { name: 'PGSWARM_PEERS', kind: 'list', required: true, help: 'every data node: name@host:pgport[:sshport], comma-separated, this node included' },
+  { name: 'PGSWARM_PROXIES', kind: 'list', default: '', help: 'PgBouncer admin consoles asked who is primary: host:port, comma-separated' },
+  { name: 'PGSWARM_BOOTSTRAP_NODE', kind: 'string', required: true, help: 'the node that initialises a brand-new cluster (only when no cluster exists)' },
+  { name: 'PGSWARM_LISTEN_ADDRESSES', kind: 'string', default: '*', help: 'PostgreSQL listen_addresses' },
+  { name: 'PGSWARM_SETUP_PORT', kind: 'port', default: '5431', help: 'hidden port PostgreSQL listens on while the node is being set up' },
+  { name: 'PGSWARM_HOME', kind: 'path', default: '/var/lib/pgswarm', help: 'the node\'s volume: keys, rendered config, markers (outside PGDATA)' },
+  { name: 'PGDATA', kind: 'path', help: 'PostgreSQL data directory [default: $PGSWARM_HOME/data]' },
+  { name: 'PGSWARM_PG_BINDIR', kind: 'path', help: 'directory of initdb, pg_ctl, postgres [default: found under /usr/lib/postgresql]' },
+  { name: 'PGSWARM_REPMGR_BIN', kind: 'path', help: 'path of repmgr [default: $PGSWARM_PG_BINDIR/repmgr]' },
+  { name: 'PGSWARM_RUN_USER', kind: 'string', default: 'postgres', help: 'OS user that runs PostgreSQL and repmgr' },
+  { name: 'POSTGRES_USER', kind: 'string', default: 'postgres', help: 'database superuser name' },
+  { name: 'POSTGRES_PASSWORD', kind: 'secret', required: true, help: 'database superuser password' },
+  { name: 'POSTGRES_DB', kind: 'string', default: 'app', help: 'application database created on the first primary' },
+  { name: 'POSTGRES_INITDB_ARGS', kind: 'string', default: '', help: 'extra initdb arguments' },
+  { name: 'PGSWARM_INITDB_SCRIPTS', kind: 'path', default: '/docker-entrypoint-initdb.d', help: '*.sql and *.sh run once on the first primary' },
+  { name: 'PGSWARM_REPMGR_USER', kind: 'string', default: 'repmgr', help: 'replication/repmgr role' },
+  { name: 'PGSWARM_REPMGR_PASSWORD', kind: 'secret', required: true, help: 'password of the repmgr role' },
+  { name: 'PGSWARM_STATS_USER', kind: 'string', default: 'pgswarm_stats', help: 'stats-only PgBouncer console user used to ask who is primary' },
+  { name: 'PGSWARM_STATS_PASSWORD', kind: 'secret', help: 'password of the stats user (required when PGSWARM_PROXIES is set)' },
+  { name: 'PGSWARM_CA_CERT_FILE', kind: 'path', required: true, help: 'cluster CA certificate (public)' },
+  { name: 'PGSWARM_CA_KEY_FILE', kind: 'path', required: true, help: 'cluster CA key, used locally to issue this node\'s certificate (a Docker secret)' },
+  { name: 'PGSWARM_MONITOR_INTERVAL_SECS', kind: 'int', default: '1', help: 'repmgrd monitor interval' },
+  { name: 'PGSWARM_RECONNECT_ATTEMPTS', kind: 'int', default: '2', help: 'repmgrd reconnect attempts before failover' },
+  { name: 'PGSWARM_RECONNECT_INTERVAL_SECS', kind: 'int', default: '1', help: 'seconds between reconnect attempts' },
+  { name: 'PGSWARM_CONNECT_TIMEOUT_SECS', kind: 'int', default: '2', help: 'connect_timeout of every check' },
+  { name: 'PGSWARM_STARTUP_TIMEOUT_MS', kind: 'duration-ms', default: '60000', help: 'how long to wait for PostgreSQL to accept connections' },
+  { name: 'PGSWARM_WAIT_RETRY_MS', kind: 'duration-ms', default: '2000', help: 'retry interval while the decision is "wait"' },
+  { name: 'PGSWARM_SIGNING_KEY', kind: 'secret', help: 'cluster ed25519 signing key (base64 of the 64-byte secret key)' },
+  { name: 'PGSWARM_VERIFY_KEY', kind: 'string', help: 'cluster ed25519 verify key (base64)' },
+  { name: 'PGSWARM_SSHD_BIN', kind: 'path', default: '/usr/sbin/sshd', help: 'OpenSSH server binary' },
+  { name: 'PGSWARM_SSH_USER', kind: 'string', default: 'postgres', help: 'the only account sshd lets in' },
+  { name: 'PGSWARM_LOG_LEVEL', kind: 'string', default: 'info', oneOf: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], help: 'log level' },
+];
+
+/** Parses `name@host:port[:sshport]`. */
+export function parseMember(s: string, defaultSsh = 2222): Member | string {
+  const m = /^([a-z][a-z0-9_-]{0,62})@([A-Za-z0-9_.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})(?::(\d{1,5}))?$/.exec(s);
+  if (!m) return `"${s}" is not name@host:port[:sshport]`;
+  const port = Number(m[3]);
+  const sshPort = m[4] ? Number(m[4]) : defaultSsh;
+  if (port < 1 || port > 65535 || sshPort < 1 || sshPort > 65535) return `"${s}" has a port outside 1-65535`;
+  return { name: m[1], host: m[2], port, sshPort };
+}
+
+export function parseEndpoint(s: string): Endpoint | string {
+  const m = /^([A-Za-z0-9_.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(s);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) return `"${s}" is not host:port`;
+  return { host: m[1], port: Number(m[2]) };
+}
+
+/** Pure: every problem in one list; a config only when there are none. */
+export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: string[] } {
+  const { values: v, errors } = parseSettings(NODE_SETTINGS, src);
+  const members: Member[] = [];
+  for (const p of (v.PGSWARM_PEERS as string[] | undefined) ?? []) {
+    const m = parseMember(p);
+    if (typeof m === 'string') errors.push(`PGSWARM_PEERS: ${m}`);
+    else members.push(m);
+  }
+  const names = members.map((m) => m.name);
+  const dup = names.filter((n, i) => names.indexOf(n) !== i);
+  if (dup.length) errors.push(`PGSWARM_PEERS: duplicate node names: ${[...new Set(dup)].join(', ')}`);
+  const proxies: Endpoint[] = [];
+  for (const p of (v.PGSWARM_PROXIES as string[] | undefined) ?? []) {
+    const e = parseEndpoint(p);
+    if (typeof e === 'string') errors.push(`PGSWARM_PROXIES: ${e}`);
+    else proxies.push(e);
+  }
+  const name = v.PGSWARM_NODE_NAME as string | undefined;
+  const self = members.find((m) => m.name === name);
+  if (name && v.PGSWARM_PEERS && !self) errors.push(`PGSWARM_PEERS: this node (${name}) is not in the list`);
+  const boot = v.PGSWARM_BOOTSTRAP_NODE as string | undefined;
+  if (boot && members.length && !names.includes(boot)) errors.push(`PGSWARM_BOOTSTRAP_NODE: ${boot} is not in PGSWARM_PEERS`);
+  const id = v.PGSWARM_NODE_ID as number | undefined;
+  if (id !== undefined && (id < 1 || id > 2147483647)) errors.push('PGSWARM_NODE_ID: must be between 1 and 2147483647');
+  if (proxies.length && !v.PGSWARM_STATS_PASSWORD) errors.push('PGSWARM_STATS_PASSWORD: required when PGSWARM_PROXIES is set (set it or PGSWARM_STATS_PASSWORD_FILE)');
+  if (self && v.PGSWARM_SETUP_PORT === self.port) errors.push('PGSWARM_SETUP_PORT: must differ from this node\'s public port');
+  if ((v.PGSWARM_MONITOR_INTERVAL_SECS as number) < 1) errors.push('PGSWARM_MONITOR_INTERVAL_SECS: must be at least 1');
+  if ((v.PGSWARM_CONNECT_TIMEOUT_SECS as number) < 1) errors.push('PGSWARM_CONNECT_TIMEOUT_SECS: must be at least 1');
+  if ((v.PGSWARM_RECONNECT_ATTEMPTS as number) < 1) errors.push('PGSWARM_RECONNECT_ATTEMPTS: must be at least 1');
+  for (const u of ['POSTGRES_USER', 'PGSWARM_REPMGR_USER', 'PGSWARM_STATS_USER']) {
+    const s = v[u] as string | undefined;
+    if (s && !/^[a-z_][a-z0-9_]{0,62}$/.test(s)) errors.push(`${u}: must be a plain lower-case identifier`);
+  }
+  if (v.PGSWARM_SIGNING_KEY && !v.PGSWARM_VERIFY_KEY) errors.push('PGSWARM_VERIFY_KEY: required when PGSWARM_SIGNING_KEY is set');
+  if (errors.length || !self) return { errors };
+  const home = v.PGSWARM_HOME as string;
+  const pgBinDir = (v.PGSWARM_PG_BINDIR as string | undefined) ?? '';
+  return {
+    errors,
+    config: {
+      nodeName: self.name,
+      nodeId: id!,
+      self,
+      members,
+      proxies,
+      bootstrapNode: boot!,
+      listenAddresses: v.PGSWARM_LISTEN_ADDRESSES as string,
+      setupPort: v.PGSWARM_SETUP_PORT as number,
+      home,
+      pgdata: (v.PGDATA as string | undefined) ?? `${home}/data`,
+      pgBinDir,
+      repmgrBin: (v.PGSWARM_REPMGR_BIN as string | undefined) ?? (pgBinDir ? `${pgBinDir}/repmgr` : ''),
+      runUser: v.PGSWARM_RUN_USER as string,
+      superuser: v.POSTGRES_USER as string,
+      superuserPassword: v.POSTGRES_PASSWORD as string,
+      database: v.POSTGRES_DB as string,
+      initdbArgs: v.POSTGRES_INITDB_ARGS as string,
+      initdbScriptsDir: v.PGSWARM_INITDB_SCRIPTS as string,
+      replUser: v.PGSWARM_REPMGR_USER as string,
+      replPassword: v.PGSWARM_REPMGR_PASSWORD as string,
+      statsUser: v.PGSWARM_STATS_USER as string,
+      statsPassword: (v.PGSWARM_STATS_PASSWORD as string | undefined) ?? '',
+      caCertFile: v.PGSWARM_CA_CERT_FILE as string,
+      caKeyFile: v.PGSWARM_CA_KEY_FILE as string,
+      monitorIntervalSecs: v.PGSWARM_MONITOR_INTERVAL_SECS as number,
+      reconnectAttempts: v.PGSWARM_RECONNECT_ATTEMPTS as number,
+      reconnectIntervalSecs: v.PGSWARM_RECONNECT_INTERVAL_SECS as number,
+      connectTimeoutSecs: v.PGSWARM_CONNECT_TIMEOUT_SECS as number,
+      startupTimeoutMs: v.PGSWARM_STARTUP_TIMEOUT_MS as number,
+      waitRetryMs: v.PGSWARM_WAIT_RETRY_MS as number,
+      signingKey: v.PGSWARM_SIGNING_KEY as string | undefined,
+      verifyKey: v.PGSWARM_VERIFY_KEY as string | undefined,
+      sshdBin: v.PGSWARM_SSHD_BIN as string,
+      sshUser: v.PGSWARM_SSH_USER as string,
+      logLevel: v.PGSWARM_LOG_LEVEL as string,
+    },
+  };
+}
