@@ -1,0 +1,67 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { LocalState } from '../core/decide-role';
+import { parseControlData } from '../core/control-data';
+import { childProcessRunner } from './child-process-runner';
+
+export interface NodePaths {
+  home: string;
+  pgdata: string;
+  confDir: string;
+  runDir: string;
+  tlsDir: string;
+  sshDir: string;
+  marker: string;
+  inProgress: string;
+  stateFile: string;
+  ctlSocket: string;
+  pgpass: string;
+}
+
+export function nodePaths(home: string, pgdata: string): NodePaths {
+  return {
+    home,
+    pgdata,
+    confDir: path.join(home, 'conf'),
+    runDir: path.join(home, 'run'),
+    tlsDir: path.join(home, 'tls'),
+    sshDir: path.join(home, 'ssh'),
+    marker: path.join(home, 'setup-done.json'),
+    inProgress: path.join(home, 'setup-in-progress'),
+    stateFile: path.join(home, 'run', 'state.json'),
+    ctlSocket: path.join(home, 'run', 'ctl.sock'),
+    pgpass: path.join(home, 'run', 'pgpass'),
+  };
+}
+
+export async function controlData(pgBinDir: string, pgdata: string) {
+  const r = await childProcessRunner.run(path.join(pgBinDir, 'pg_controldata'), ['-D', pgdata], { env: { ...process.env, LANG: 'C', LC_ALL: 'C' }, timeoutMs: 10000 });
+  return r.code === 0 ? parseControlData(r.stdout) : null;
+}
+
+/** Reads what is on disk: PGDATA, the set-up marker, an interrupted set-up step, control data. */
+export async function readLocalState(p: NodePaths, pgBinDir: string): Promise<LocalState> {
+  let entries: string[] = [];
+  try {
+    entries = fs.readdirSync(p.pgdata).filter((e) => e !== 'lost+found');
+  } catch {
+    entries = [];
+  }
+  let marker: LocalState['marker'] = null;
+  try {
+    const j = JSON.parse(fs.readFileSync(p.marker, 'utf8')) as { systemId?: unknown };
+    if (typeof j.systemId === 'string') marker = { systemId: j.systemId };
+  } catch {
+    marker = null;
+  }
+  let inProgress: LocalState['inProgress'] = null;
+  try {
+    const s = fs.readFileSync(p.inProgress, 'utf8').trim();
+    if (s === 'init' || s === 'clone') inProgress = s;
+  } catch {
+    inProgress = null;
+  }
+  const pgdataEmpty = entries.length === 0;
+  const control = pgdataEmpty ? null : await controlData(pgBinDir, p.pgdata);
+  return { pgdataEmpty, marker, inProgress, control };
+}

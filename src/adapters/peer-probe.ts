@@ -1,0 +1,66 @@
+import type { Member } from '../core/node-config';
+import type { PeerProbe } from '../core/decide-role';
+import type { MemberView } from '../core/current-primary';
+import { withPg, PgTarget } from './pg-connect';
+
+export interface ProbeCreds {
+  user: string;
+  password: string;
+  caFile: string;
+  timeoutMs: number;
+}
+
+const SQL = `
+SELECT pg_is_in_recovery() AS in_recovery,
+       (SELECT system_identifier::text FROM pg_control_system()) AS system_id,
+       CASE WHEN pg_is_in_recovery()
+            THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint()))
+            ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline,
+       CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text ELSE pg_current_wal_lsn()::text END AS lsn,
+       (SELECT sender_host FROM pg_stat_wal_receiver) AS sender_host,
+       (SELECT sender_port FROM pg_stat_wal_receiver) AS sender_port,
+       (SELECT status FROM pg_stat_wal_receiver) AS receiver_status`;
+
+interface Row {
+  in_recovery: boolean;
+  system_id: string;
+  timeline: number;
+  lsn: string | null;
+  sender_host: string | null;
+  sender_port: number | null;
+  receiver_status: string | null;
+}
+
+export async function probeRow(m: Member, c: ProbeCreds): Promise<Row> {
+  const t: PgTarget = { host: m.host, port: m.port, user: c.user, password: c.password, database: 'postgres', caFile: c.caFile, timeoutMs: c.timeoutMs };
+  return withPg(t, async (cl) => (await cl.query(SQL)).rows[0] as Row);
+}
+
+/** Direct probe of a peer's PostgreSQL with a short timeout (for the start-up decision). */
+export async function probePeer(m: Member, c: ProbeCreds): Promise<PeerProbe> {
+  try {
+    const r = await probeRow(m, c);
+    return { name: m.name, reachable: true, inRecovery: r.in_recovery, timeline: Number(r.timeline), systemId: r.system_id };
+  } catch (e) {
+    return { name: m.name, reachable: false, error: (e as Error).message };
+  }
+}
+
+/** A member as `current-primary` sees it: role, timeline, LSN and which member it streams from. */
+export async function viewMember(m: Member, members: readonly Member[], c: ProbeCreds): Promise<MemberView> {
+  try {
+    const r = await probeRow(m, c);
+    const up = r.sender_host ? members.find((x) => x.host === r.sender_host && x.port === Number(r.sender_port)) : undefined;
+    return {
+      name: m.name,
+      reachable: true,
+      role: r.in_recovery ? 'standby' : 'primary',
+      timeline: r.timeline === null ? null : Number(r.timeline),
+      lsn: r.lsn,
+      upstream: up ? up.name : r.sender_host ? `${r.sender_host}:${r.sender_port}` : null,
+      streaming: r.receiver_status === 'streaming',
+    };
+  } catch (e) {
+    return { name: m.name, reachable: false, error: (e as Error).message };
+  }
+}

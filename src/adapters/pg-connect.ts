@@ -1,0 +1,47 @@
+import fs from 'node:fs';
+import { isIP } from 'node:net';
+import { Client, ClientConfig } from 'pg';
+
+export interface PgTarget {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  /** CA file: the server certificate is verified against it and its name (verify-full). */
+  caFile: string;
+  timeoutMs: number;
+}
+
+/**
+ * A TLS connection with full verification. Field notes pitfall 9: node-postgres
+ * treats sslmode strings oddly, so we pass explicit ssl options, never a URL.
+ */
+export function pgClientConfig(t: PgTarget): ClientConfig {
+  return {
+    host: t.host,
+    port: t.port,
+    user: t.user,
+    password: t.password,
+    database: t.database,
+    connectionTimeoutMillis: t.timeoutMs,
+    query_timeout: t.timeoutMs * 3,
+    statement_timeout: t.timeoutMs * 3,
+    ssl: {
+      ca: fs.readFileSync(t.caFile, 'utf8'),
+      rejectUnauthorized: true,
+      ...(isIP(t.host) ? {} : { servername: t.host }),
+    },
+  };
+}
+
+export async function withPg<T>(t: PgTarget, fn: (c: Client) => Promise<T>): Promise<T> {
+  const c = new Client(pgClientConfig(t));
+  c.on('error', () => undefined);
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}

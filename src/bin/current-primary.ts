@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+import { parseSettings, SettingSpec } from '../core/settings';
+import { parseMember, Member } from '../core/node-config';
+import { currentPrimary, formatCurrentPrimary, EXIT_ERROR, EXIT_NO_PRIMARY, EXIT_PRIMARY } from '../core/current-primary';
+import { loadSources } from '../adapters/load-sources';
+import { viewMember } from '../adapters/peer-probe';
+
+/**
+ * current-primary: prints `PRIMARY: <name>` and a JSON line. It is the proxy
+ * key's forced command, so it takes no input from the caller: SSH_ORIGINAL_COMMAND
+ * and extra arguments are ignored. Exit 0 = primary found, 3 = none, 2 = error.
+ */
+const SPEC: readonly SettingSpec[] = [
+  { name: 'PGSWARM_NODE_NAME', kind: 'string', required: true, help: 'this node' },
+  { name: 'PGSWARM_PEERS', kind: 'list', required: true, help: 'every data node name@host:port[:sshport]' },
+  { name: 'PGSWARM_REPMGR_USER', kind: 'string', default: 'repmgr', help: 'role used to probe members' },
+  { name: 'PGSWARM_REPMGR_PASSWORD', kind: 'secret', required: true, help: 'its password' },
+  { name: 'PGSWARM_CA_CERT_FILE', kind: 'path', required: true, help: 'cluster CA certificate' },
+  { name: 'PGSWARM_CONNECT_TIMEOUT_SECS', kind: 'int', default: '2', help: 'per-member probe timeout' },
+];
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2).filter((a, i, all) => a === '--config' || all[i - 1] === '--config' || a.startsWith('--config='));
+  const { sources, errors } = loadSources(argv);
+  if (!sources) {
+    process.stderr.write(`current-primary: ${errors.join('; ')}\n`);
+    return EXIT_ERROR;
+  }
+  const { values: v, errors: e2 } = parseSettings(SPEC, sources);
+  const members: Member[] = [];
+  for (const p of (v.PGSWARM_PEERS as string[]) ?? []) {
+    const m = parseMember(p);
+    if (typeof m === 'string') e2.push(`PGSWARM_PEERS: ${m}`);
+    else members.push(m);
+  }
+  if (e2.length) {
+    process.stderr.write(`current-primary: invalid configuration:\n${e2.map((x) => `  - ${x}`).join('\n')}\n`);
+    return EXIT_ERROR;
+  }
+  const creds = { user: v.PGSWARM_REPMGR_USER as string, password: v.PGSWARM_REPMGR_PASSWORD as string, caFile: v.PGSWARM_CA_CERT_FILE as string, timeoutMs: (v.PGSWARM_CONNECT_TIMEOUT_SECS as number) * 1000 };
+  const views = await Promise.all(members.map((m) => viewMember(m, members, creds)));
+  const r = currentPrimary(v.PGSWARM_NODE_NAME as string, views);
+  process.stdout.write(formatCurrentPrimary(r));
+  return r.primary ? EXIT_PRIMARY : EXIT_NO_PRIMARY;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    process.stderr.write(`current-primary: ${e.message}\n`);
+    process.exit(EXIT_ERROR);
+  },
+);

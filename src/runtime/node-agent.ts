@@ -1,0 +1,193 @@
+import fs from 'node:fs';
+import type net from 'node:net';
+import type { NodeContext } from './node-context';
+import { writeIfChanged } from './node-context';
+import { prepareFiles } from './node-files';
+import { startControlServer, ControlVerb } from './control-server';
+import { startPostgres, stopPostgres, waitReady } from './postgres-process';
+import { initPrimary, cloneStandby, rejoin, startPrimary, startStandby, discardPartial } from './node-actions';
+import { decideRole, Decision, Observation } from '../core/decide-role';
+import { readLocalState } from '../adapters/local-state';
+import { askProxies } from '../adapters/proxy-primary';
+import { probePeer } from '../adapters/peer-probe';
+
+export type Phase = 'starting' | 'deciding' | 'setting-up' | 'running' | 'waiting' | 'refused' | 'stopping';
+
+/** Extra long-running pieces started once the node runs (sshd, key sync): set by later layers. */
+export interface NodeExtras {
+  beforeDecide?: (ctx: NodeContext) => Promise<void>;
+  onRunning?: (ctx: NodeContext) => Promise<void>;
+  onStop?: (ctx: NodeContext) => Promise<void>;
+}
+
+export class NodeAgent {
+  phase: Phase = 'starting';
+  last: Decision | null = null;
+  private ctl?: net.Server;
+  private stopping = false;
+  private wake?: () => void;
+  private crashed = false;
+
+  constructor(private readonly ctx: NodeContext, private readonly extras: NodeExtras = {}) {
+    ctx.onPostgresCrash = (code, signal) => {
+      if (this.stopping) return;
+      this.crashed = true;
+      this.ctx.log.warn({ event: 'postgres-crash', code, signal }, 'postgres exited unexpectedly: deciding the role again before restarting it');
+      this.wake?.();
+    };
+  }
+
+  private writeState(extra: Record<string, unknown> = {}): void {
+    const s = { node: this.ctx.cfg.nodeName, phase: this.phase, decision: this.last, at: new Date().toISOString(), ...extra };
+    try {
+      writeIfChanged(this.ctx.paths.stateFile, JSON.stringify(s) + '\n', 0o644);
+    } catch {
+      /* the run dir may not exist yet */
+    }
+  }
+
+  async observe(): Promise<Observation> {
+    const { cfg, paths } = this.ctx;
+    const timeoutMs = cfg.connectTimeoutSecs * 1000;
+    const [local, proxies, peers] = await Promise.all([
+      readLocalState(paths, this.ctx.pgBinDir),
+      askProxies(cfg.proxies, { statsUser: cfg.statsUser, statsPassword: cfg.statsPassword, caFile: cfg.caCertFile, timeoutMs, members: cfg.members }),
+      Promise.all(cfg.members.filter((m) => m.name !== cfg.nodeName).map((m) => probePeer(m, { user: cfg.replUser, password: cfg.replPassword, caFile: cfg.caCertFile, timeoutMs }))),
+    ]);
+    return { self: cfg.nodeName, isBootstrapNode: cfg.bootstrapNode === cfg.nodeName, proxies, peers, local };
+  }
+
+  private async handleControl(verb: ControlVerb, arg: string): Promise<string> {
+    const port = this.ctx.cfg.self.port;
+    switch (verb) {
+      case 'start':
+        if (!this.ctx.sup.isRunning('postgres')) startPostgres(this.ctx, port);
+        await waitReady(this.ctx, port);
+        return 'started';
+      case 'stop':
+        await stopPostgres(this.ctx);
+        return 'stopped';
+      case 'restart':
+        await stopPostgres(this.ctx);
+        startPostgres(this.ctx, port);
+        await waitReady(this.ctx, port);
+        return 'restarted';
+      case 'reload':
+        this.ctx.sup.signal('postgres', 'SIGHUP');
+        return 'reloaded';
+      case 'status':
+        return JSON.stringify({ phase: this.phase, postgres: this.ctx.sup.isRunning('postgres'), decision: this.last });
+      case 'log': {
+        // A hook (promote/follow) reporting what it did, so it lands in the node's log stream.
+        let j: Record<string, unknown> = {};
+        try {
+          j = JSON.parse(arg) as Record<string, unknown>;
+        } catch {
+          j = { msg: arg };
+        }
+        const { msg, ...fields } = j;
+        this.ctx.log.info({ ...fields, event: fields.event ?? 'hook' }, String(msg ?? 'hook'));
+        return 'logged';
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((r) => {
+      const t = setTimeout(r, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        r();
+      };
+    });
+  }
+
+  /** Runs until stopped. Returns the exit code the process should use. */
+  async run(): Promise<number> {
+    const { ctx } = this;
+    await prepareFiles(ctx);
+    this.ctl = startControlServer(ctx.paths.ctlSocket, ctx.owner, ctx.log, (v, a) => this.handleControl(v, a));
+    await this.extras.beforeDecide?.(ctx);
+    while (!this.stopping) {
+      this.crashed = false;
+      this.phase = 'deciding';
+      const obs = await this.observe();
+      const d = decideRole(obs);
+      this.last = d;
+      ctx.log.info({ event: 'decision', action: d.action, rule: d.rule, target: 'from' in d ? d.from : 'follow' in d ? d.follow : undefined, observation: { proxies: obs.proxies, peers: obs.peers, local: obs.local } }, d.reason);
+      this.writeState();
+      try {
+        switch (d.action) {
+          case 'refuse':
+            this.phase = 'refused';
+            this.writeState();
+            return 3;
+          case 'wait':
+            this.phase = 'waiting';
+            this.writeState();
+            await this.sleep(ctx.cfg.waitRetryMs);
+            continue;
+          case 'discard-partial': {
+            const dest = discardPartial(ctx, d.step);
+            ctx.log.warn({ event: 'discarded-partial', movedTo: dest }, `moved the half-built PGDATA to ${dest}`);
+            continue;
+          }
+          case 'init-primary':
+            this.phase = 'setting-up';
+            await initPrimary(ctx);
+            break;
+          case 'clone-standby':
+            this.phase = 'setting-up';
+            await cloneStandby(ctx, d.from);
+            break;
+          case 'rejoin':
+            this.phase = 'setting-up';
+            await rejoin(ctx, d.from);
+            break;
+          case 'start-primary':
+            await startPrimary(ctx);
+            break;
+          case 'start-standby':
+            await startStandby(ctx, d.follow);
+            break;
+        }
+      } catch (e) {
+        ctx.log.error({ event: 'action-failed', action: d.action, err: (e as Error).message }, `${d.action} failed: ${(e as Error).message}; deciding again`);
+        await ctx.sup.stop('repmgrd');
+        await stopPostgres(ctx);
+        await this.sleep(ctx.cfg.waitRetryMs);
+        continue;
+      }
+      if (this.stopping) break;
+      this.phase = 'running';
+      this.writeState();
+      ctx.sup.start({ name: 'repmgrd', cmd: ctx.repmgrBin.replace(/repmgr$/, 'repmgrd'), args: ['-f', `${ctx.paths.confDir}/repmgr.conf`, '--daemonize=false'], user: ctx.cfg.runUser, env: ctx.pgEnv, restart: 'always', stopSignal: 'SIGTERM', stopTimeoutMs: 3000 });
+      await this.extras.onRunning?.(ctx);
+      ctx.log.info({ event: 'running', action: d.action }, `node running (${d.action})`);
+      // Steady state: sleep until postgres crashes or we are asked to stop.
+      while (!this.stopping && !this.crashed) await this.sleep(60000);
+      if (this.stopping) break;
+      await ctx.sup.stop('repmgrd');
+      await this.sleep(1000);
+    }
+    return 0;
+  }
+
+  /** SIGTERM: stop repmgrd and sshd, then postgres with a fast shutdown, within Docker's grace period. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.phase = 'stopping';
+    this.writeState();
+    this.ctx.log.info({ event: 'shutdown' }, 'stopping: repmgrd, sshd, then postgres (fast shutdown)');
+    await this.extras.onStop?.(this.ctx);
+    await this.ctx.sup.shutdown(['repmgrd', 'sshd', 'postgres']);
+    this.ctl?.close();
+    try {
+      fs.rmSync(this.ctx.paths.ctlSocket, { force: true });
+    } catch {
+      /* ignore */
+    }
+    this.wake?.();
+  }
+}

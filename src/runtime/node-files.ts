@@ -1,0 +1,87 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { NodeContext } from './node-context';
+import { writeIfChanged } from './node-context';
+import { renderPostgresqlConf, renderPgHba, renderPgpass } from '../core/render-postgres';
+import { renderRepmgrConf } from '../core/render-repmgr';
+import { ensureCertificate } from '../adapters/tls-issuer';
+
+/**
+ * The node's volume layout (PGSWARM_HOME), all outside PGDATA:
+ *   data/ (PGDATA, postgres 0700)  conf/ (rendered config, root-owned dir)
+ *   run/ (sockets, passfile, state; postgres)  tls/ (key + cert; postgres 0700)
+ *   ssh/ (SSH keys)  setup-done.json (marker)
+ */
+export async function prepareFiles(ctx: NodeContext): Promise<void> {
+  const { cfg, paths, owner } = ctx;
+  fs.mkdirSync(paths.home, { recursive: true, mode: 0o755 });
+  fs.chmodSync(paths.home, 0o755);
+  for (const d of [paths.confDir]) {
+    fs.mkdirSync(d, { recursive: true, mode: 0o755 });
+  }
+  for (const d of [paths.runDir, paths.tlsDir, paths.pgdata]) {
+    fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+    fs.chownSync(d, owner.uid, owner.gid);
+    fs.chmodSync(d, 0o700);
+  }
+  const names = [...new Set([cfg.nodeName, cfg.self.host, 'localhost', '127.0.0.1'])];
+  const tls = await ensureCertificate({ dir: paths.tlsDir, name: cfg.nodeName, altNames: names, caCert: cfg.caCertFile, caKey: cfg.caKeyFile, owner });
+  ctx.log.info({ event: 'tls', changed: tls.changed, names }, `TLS certificate: ${tls.reason}`);
+  renderConfigFiles(ctx, tls);
+}
+
+export function renderConfigFiles(ctx: NodeContext, tls: { cert: string; key: string }): void {
+  const { cfg, paths, owner } = ctx;
+  const node = process.execPath;
+  const changed: string[] = [];
+  const w = (name: string, content: string, mode = 0o644, own?: { uid: number; gid: number }) => {
+    if (writeIfChanged(path.join(paths.confDir, name), content, mode, own)) changed.push(name);
+  };
+  w('postgresql.conf', renderPostgresqlConf({
+    pgdata: paths.pgdata,
+    confDir: paths.confDir,
+    runDir: paths.runDir,
+    listenAddresses: cfg.listenAddresses,
+    port: cfg.self.port,
+    tlsCert: tls.cert,
+    tlsKey: tls.key,
+    caCert: cfg.caCertFile,
+  }));
+  w('pg_hba.conf', renderPgHba({ replUser: cfg.replUser }));
+  w('pg_ident.conf', '# pgswarm: no ident maps\n');
+  const ctl = (verb: string) => `${ctx.selfCmd('pgswarm-ctl')} --socket ${paths.ctlSocket} ${verb}`;
+  w('repmgr.conf', renderRepmgrConf({
+    nodeId: cfg.nodeId,
+    node: cfg.self,
+    replUser: cfg.replUser,
+    pgdata: paths.pgdata,
+    pgBinDir: ctx.pgBinDir,
+    confDir: paths.confDir,
+    runDir: paths.runDir,
+    caCert: cfg.caCertFile,
+    connectTimeoutSecs: cfg.connectTimeoutSecs,
+    monitorIntervalSecs: cfg.monitorIntervalSecs,
+    reconnectAttempts: cfg.reconnectAttempts,
+    reconnectIntervalSecs: cfg.reconnectIntervalSecs,
+    promoteCommand: `${ctx.selfCmd('pgnode-hook')} --socket ${paths.ctlSocket} --repmgr ${ctx.repmgrBin} promote`,
+    followCommand: `${ctx.selfCmd('pgnode-hook')} --socket ${paths.ctlSocket} --repmgr ${ctx.repmgrBin} follow %n`,
+    serviceCommand: (v) => ctl(v),
+    sshOptions: `-q -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${paths.sshDir}/known_hosts -o IdentitiesOnly=yes -i ${paths.sshDir}/id_ed25519 -p ${cfg.self.sshPort} -o ConnectTimeout=${cfg.connectTimeoutSecs}`,
+  }), 0o644);
+  // Secrets for the run user's tools: a libpq passfile and the repmgr password for current-primary.
+  if (writeIfChanged(paths.pgpass, renderPgpass([
+    { host: '*', port: '*', database: '*', user: cfg.replUser, password: cfg.replPassword },
+    { host: '*', port: '*', database: '*', user: cfg.superuser, password: cfg.superuserPassword },
+  ]), 0o600, owner)) changed.push('pgpass');
+  writeIfChanged(path.join(paths.runDir, 'repmgr.password'), cfg.replPassword + '\n', 0o600, owner);
+  w('current-primary.json', JSON.stringify({
+    PGSWARM_NODE_NAME: cfg.nodeName,
+    PGSWARM_PEERS: cfg.members.map((m) => `${m.name}@${m.host}:${m.port}:${m.sshPort}`).join(','),
+    PGSWARM_REPMGR_USER: cfg.replUser,
+    PGSWARM_REPMGR_PASSWORD_FILE: path.join(paths.runDir, 'repmgr.password'),
+    PGSWARM_CA_CERT_FILE: cfg.caCertFile,
+    PGSWARM_CONNECT_TIMEOUT_SECS: String(cfg.connectTimeoutSecs),
+  }, null, 2) + '\n');
+  ctx.log.info({ event: 'config-rendered', changed }, changed.length ? `rendered ${changed.join(', ')}` : 'configuration unchanged');
+  void node;
+}

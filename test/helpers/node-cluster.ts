@@ -1,0 +1,273 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { spawn, ChildProcess, execFileSync } from 'node:child_process';
+import { Client } from 'pg';
+import { createCa, ensureCertificate } from '../../src/adapters/tls-issuer';
+import { scramVerifier } from '../../src/core/scram';
+import { testDir, pgBin, postgresIds, waitFor, sleep } from './pg-tools';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+export const PGNODE = path.join(ROOT, 'dist', 'src', 'bin', 'pgnode.js');
+
+export interface TestNode {
+  name: string;
+  id: number;
+  host: string;
+  port: number;
+  setupPort: number;
+  sshPort: number;
+  home: string;
+  logFile: string;
+  proc?: ChildProcess;
+  exit?: Promise<number | null>;
+}
+
+/** A three-node cluster of real pgnode agents on 127.0.0.1-3, plus a stand-in PgBouncer with a hand-written config. */
+export class NodeCluster {
+  dir: string;
+  ca!: { cert: string; key: string };
+  secrets: Record<string, string> = {};
+  passwords = { postgres: randomBytes(12).toString('hex'), repmgr: randomBytes(12).toString('hex'), stats: randomBytes(12).toString('hex') };
+  nodes: TestNode[];
+  bouncer?: ChildProcess;
+  bouncerPort: number;
+  extraEnv: Record<string, string> = {};
+
+  constructor(prefix: string, base: number) {
+    this.dir = testDir(prefix);
+    this.bouncerPort = base + 30;
+    this.nodes = [1, 2, 3].map((i) => ({
+      name: `n${i}`,
+      id: i,
+      host: `127.0.0.${i}`,
+      port: base + i,
+      setupPort: base + 10 + i,
+      sshPort: base + 20 + i,
+      home: path.join(this.dir, `n${i}`),
+      logFile: path.join(this.dir, `n${i}.log`),
+    }));
+  }
+
+  async setup(): Promise<void> {
+    this.ca = await createCa(path.join(this.dir, 'ca'));
+    fs.chmodSync(path.join(this.dir, 'ca'), 0o755);
+    fs.chmodSync(this.ca.cert, 0o644);
+    const sdir = path.join(this.dir, 'secrets');
+    fs.mkdirSync(sdir, { mode: 0o700 });
+    for (const [k, v] of Object.entries(this.passwords)) {
+      const f = path.join(sdir, `${k}.pw`);
+      fs.writeFileSync(f, v + '\n', { mode: 0o600 });
+      this.secrets[k] = f;
+    }
+  }
+
+  peers(): string {
+    return this.nodes.map((n) => `${n.name}@${n.host}:${n.port}:${n.sshPort}`).join(',');
+  }
+
+  env(n: TestNode): Record<string, string> {
+    return {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      PGSWARM_NODE_NAME: n.name,
+      PGSWARM_NODE_ID: String(n.id),
+      PGSWARM_PEERS: this.peers(),
+      PGSWARM_PROXIES: `127.0.0.1:${this.bouncerPort}`,
+      PGSWARM_BOOTSTRAP_NODE: 'n1',
+      PGSWARM_LISTEN_ADDRESSES: n.host,
+      PGSWARM_SETUP_PORT: String(n.setupPort),
+      PGSWARM_HOME: n.home,
+      PGSWARM_PG_BINDIR: pgBin(),
+      POSTGRES_PASSWORD_FILE: this.secrets.postgres,
+      POSTGRES_DB: 'app',
+      PGSWARM_REPMGR_PASSWORD_FILE: this.secrets.repmgr,
+      PGSWARM_STATS_PASSWORD_FILE: this.secrets.stats,
+      PGSWARM_CA_CERT_FILE: this.ca.cert,
+      PGSWARM_CA_KEY_FILE: this.ca.key,
+      PGSWARM_WAIT_RETRY_MS: '1000',
+      PGSWARM_INITDB_SCRIPTS: path.join(this.dir, 'initdb.d'),
+      PGSWARM_LOG_LEVEL: 'info',
+      ...this.extraEnv,
+    };
+  }
+
+  start(n: TestNode, env: Record<string, string> = this.env(n)): void {
+    const out = fs.openSync(n.logFile, 'a');
+    const p = spawn(process.execPath, [PGNODE], { env, stdio: ['ignore', out, out], detached: true });
+    fs.closeSync(out);
+    n.proc = p;
+    n.exit = new Promise((r) => p.on('exit', (code) => r(code)));
+  }
+
+  /** SIGTERM, as `docker stop` does. */
+  async stop(n: TestNode): Promise<number | null> {
+    if (!n.proc || n.proc.exitCode !== null) return n.proc?.exitCode ?? null;
+    n.proc.kill('SIGTERM');
+    return n.exit!;
+  }
+
+  /** SIGKILL the agent and every process of its group (postgres, repmgrd), as `docker kill` does. */
+  async kill(n: TestNode): Promise<void> {
+    if (!n.proc?.pid) return;
+    try {
+      process.kill(-n.proc.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+    await n.exit;
+    // postgres children of a SIGKILLed postmaster exit on their own; wait for the port to close
+    await waitFor(`${n.name} processes gone`, async () => {
+      try {
+        execFileSync('pgrep', ['-g', String(n.proc!.pid)]);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 20000);
+  }
+
+  client(n: TestNode, opts: { user?: string; password?: string; database?: string; ssl?: boolean } = {}): Client {
+    const c = new Client({
+      host: n.host,
+      port: n.port,
+      user: opts.user ?? 'postgres',
+      password: opts.password ?? this.passwords.postgres,
+      database: opts.database ?? 'app',
+      connectionTimeoutMillis: 3000,
+      ssl: opts.ssl === false ? false : { ca: fs.readFileSync(this.ca.cert, 'utf8'), rejectUnauthorized: true },
+    });
+    c.on('error', () => undefined);
+    return c;
+  }
+
+  async query<T = Record<string, unknown>>(n: TestNode, sql: string, params: unknown[] = [], database = 'app'): Promise<T[]> {
+    const c = this.client(n, { database });
+    await c.connect();
+    try {
+      return (await c.query(sql, params)).rows as T[];
+    } finally {
+      await c.end();
+    }
+  }
+
+  async inRecovery(n: TestNode): Promise<boolean | null> {
+    try {
+      const r = await this.query<{ r: boolean }>(n, 'SELECT pg_is_in_recovery() AS r');
+      return r[0].r;
+    } catch {
+      return null;
+    }
+  }
+
+  state(n: TestNode): { phase?: string; decision?: { action: string; rule: string; reason: string } } {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(n.home, 'run', 'state.json'), 'utf8'));
+    } catch {
+      return {};
+    }
+  }
+
+  async waitRunning(n: TestNode, timeoutMs = 120000): Promise<void> {
+    await waitFor(`${n.name} running`, async () => {
+      if (n.proc && n.proc.exitCode !== null) throw new Error(`${n.name} exited with ${n.proc.exitCode}; log tail: ${this.logTail(n)}`);
+      return this.state(n).phase === 'running' && (await this.inRecovery(n)) !== null;
+    }, timeoutMs, 300);
+  }
+
+  logTail(n: TestNode, lines = 15): string {
+    try {
+      return fs.readFileSync(n.logFile, 'utf8').trim().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '';
+    }
+  }
+
+  logEvents(n: TestNode): Record<string, unknown>[] {
+    return fs.readFileSync(n.logFile, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => { try { return JSON.parse(l); } catch { return {}; } });
+  }
+
+  // --- the stand-in proxy: a real PgBouncer with a hand-written config, repointed by the test
+
+  bouncerDir(): string {
+    return path.join(this.dir, 'bouncer');
+  }
+
+  async startBouncer(): Promise<void> {
+    const d = this.bouncerDir();
+    fs.mkdirSync(d, { recursive: true });
+    const ids = postgresIds();
+    const tls = await ensureCertificate({ dir: path.join(d, 'tls'), name: 'bouncer', altNames: ['127.0.0.1', 'localhost'], caCert: this.ca.cert, caKey: this.ca.key, owner: ids });
+    // stats user only; SCRAM verifier, not a plaintext password
+    fs.writeFileSync(path.join(d, 'userlist.txt'), `"pgswarm_stats" "${scramVerifier(this.passwords.stats, randomBytes(16))}"\n`, { mode: 0o600 });
+    fs.chownSync(path.join(d, 'userlist.txt'), ids.uid, ids.gid);
+    this.writeBouncerIni(null);
+    fs.chownSync(d, ids.uid, ids.gid);
+    const out = fs.openSync(path.join(this.dir, 'bouncer.log'), 'a');
+    this.bouncer = spawn('/usr/sbin/pgbouncer', [path.join(d, 'pgbouncer.ini')], { uid: ids.uid, gid: ids.gid, stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    void tls;
+    await waitFor('pgbouncer listening', async () => {
+      const r = await this.bouncerAdmin('SHOW VERSION').catch(() => null);
+      return !!r;
+    }, 15000);
+  }
+
+  writeBouncerIni(primary: TestNode | null): void {
+    const d = this.bouncerDir();
+    const ini = `[databases]
+${primary ? `app = host=${primary.host} port=${primary.port} dbname=app` : ''}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = ${this.bouncerPort}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = ${d}/userlist.txt
+admin_users =
+stats_users = pgswarm_stats
+client_tls_sslmode = require
+client_tls_key_file = ${d}/tls/server.key
+client_tls_cert_file = ${d}/tls/server.crt
+server_tls_sslmode = verify-full
+server_tls_ca_file = ${this.ca.cert}
+pidfile = ${d}/pgbouncer.pid
+`;
+    fs.writeFileSync(path.join(d, 'pgbouncer.ini'), ini);
+  }
+
+  async bouncerAdmin(sql: string): Promise<Record<string, unknown>[]> {
+    const c = new Client({ host: '127.0.0.1', port: this.bouncerPort, user: 'pgswarm_stats', password: this.passwords.stats, database: 'pgbouncer', connectionTimeoutMillis: 2000, ssl: { ca: fs.readFileSync(this.ca.cert, 'utf8'), rejectUnauthorized: true } });
+    c.on('error', () => undefined);
+    await c.connect();
+    try {
+      return (await c.query(sql)).rows;
+    } finally {
+      await c.end();
+    }
+  }
+
+  /** Acts as the proxy agent would: route to `primary` and reload (SIGHUP). */
+  async repoint(primary: TestNode | null): Promise<void> {
+    this.writeBouncerIni(primary);
+    this.bouncer?.kill('SIGHUP');
+    await sleep(300);
+  }
+
+  async teardown(): Promise<void> {
+    for (const n of this.nodes) {
+      if (n.proc && n.proc.exitCode === null) {
+        try {
+          process.kill(-n.proc.pid!, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+    this.bouncer?.kill('SIGKILL');
+    // leftover postgres from a killed agent group
+    try {
+      execFileSync('pkill', ['-9', '-f', `${this.dir}/`]);
+    } catch {
+      /* none */
+    }
+  }
+}
