@@ -10,6 +10,8 @@ export interface RepmgrConfInput {
   confDir: string;
   runDir: string;
   caCert: string;
+  /** libpq passfile (same path on every node), so repmgr run over SSH finds the password too. */
+  passfile?: string;
   connectTimeoutSecs: number;
   monitorIntervalSecs: number;
   reconnectAttempts: number;
@@ -23,8 +25,8 @@ export interface RepmgrConfInput {
 }
 
 /** The libpq conninfo others use to reach this node: TLS with full verification, never plaintext. */
-export function nodeConninfo(m: Member, user: string, caCert: string, connectTimeoutSecs: number, dbname = 'repmgr'): string {
-  return conninfo({ host: m.host, port: m.port, user, dbname, sslmode: 'verify-full', sslrootcert: caCert, connect_timeout: connectTimeoutSecs });
+export function nodeConninfo(m: Member, user: string, caCert: string, connectTimeoutSecs: number, passfile?: string, dbname = 'repmgr'): string {
+  return conninfo({ host: m.host, port: m.port, user, dbname, sslmode: 'verify-full', sslrootcert: caCert, connect_timeout: connectTimeoutSecs, ...(passfile ? { passfile } : {}) });
 }
 
 export function renderRepmgrConf(i: RepmgrConfInput): string {
@@ -32,7 +34,7 @@ export function renderRepmgrConf(i: RepmgrConfInput): string {
   const lines: [string, string | number | boolean][] = [
     ['node_id', i.nodeId],
     ['node_name', i.node.name],
-    ['conninfo', nodeConninfo(i.node, i.replUser, i.caCert, i.connectTimeoutSecs)],
+    ['conninfo', nodeConninfo(i.node, i.replUser, i.caCert, i.connectTimeoutSecs, i.passfile)],
     ['data_directory', i.pgdata],
     ['config_directory', i.confDir],
     ['pg_bindir', i.pgBinDir],

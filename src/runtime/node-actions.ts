@@ -128,7 +128,7 @@ async function recoverOffline(ctx: NodeContext): Promise<void> {
 export async function rejoin(ctx: NodeContext, from: string): Promise<void> {
   const src = memberByName(ctx.cfg, from);
   await recoverOffline(ctx);
-  await repmgr(ctx, ['node', 'rejoin', '-d', nodeConninfo(src, ctx.cfg.replUser, ctx.cfg.caCertFile, ctx.cfg.connectTimeoutSecs), '--force-rewind', '--verbose'], 600000);
+  await repmgr(ctx, ['node', 'rejoin', '-d', nodeConninfo(src, ctx.cfg.replUser, ctx.cfg.caCertFile, ctx.cfg.connectTimeoutSecs, ctx.paths.pgpass), '--force-rewind', '--verbose'], 600000);
   if (!ctx.sup.isRunning('postgres')) {
     startPostgres(ctx, ctx.cfg.self.port);
   }

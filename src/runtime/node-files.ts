@@ -59,6 +59,7 @@ export function renderConfigFiles(ctx: NodeContext, tls: { cert: string; key: st
     confDir: paths.confDir,
     runDir: paths.runDir,
     caCert: cfg.caCertFile,
+    passfile: paths.pgpass,
     connectTimeoutSecs: cfg.connectTimeoutSecs,
     monitorIntervalSecs: cfg.monitorIntervalSecs,
     reconnectAttempts: cfg.reconnectAttempts,
