@@ -11,7 +11,7 @@ import { readLocalState } from '../adapters/local-state';
 import { askProxies } from '../adapters/proxy-primary';
 import { probePeer } from '../adapters/peer-probe';
 
-export type Phase = 'starting' | 'deciding' | 'setting-up' | 'running' | 'waiting' | 'refused' | 'stopping';
+import { Phase, canMove } from '../core/node-phases';
 
 /** Extra long-running pieces started once the node runs (sshd, key sync): set by later layers. */
 export interface NodeExtras {
@@ -35,6 +35,13 @@ export class NodeAgent {
       this.ctx.log.warn({ event: 'postgres-crash', code, signal }, 'postgres exited unexpectedly: deciding the role again before restarting it');
       this.wake?.();
     };
+  }
+
+  /** Moves along NODE_TRANSITIONS only; an edge not in the table is a bug and is logged as one. */
+  private setPhase(to: Phase): void {
+    if (!canMove(this.phase, to)) this.ctx.log.error({ event: 'bad-transition', from: this.phase, to }, `no transition ${this.phase} -> ${to} in the phase table`);
+    this.phase = to;
+    this.writeState();
   }
 
   private writeState(extra: Record<string, unknown> = {}): void {
@@ -110,7 +117,7 @@ export class NodeAgent {
     await this.extras.beforeDecide?.(ctx);
     while (!this.stopping) {
       this.crashed = false;
-      this.phase = 'deciding';
+      this.setPhase('deciding');
       const obs = await this.observe();
       const d = decideRole(obs);
       this.last = d;
@@ -119,12 +126,10 @@ export class NodeAgent {
       try {
         switch (d.action) {
           case 'refuse':
-            this.phase = 'refused';
-            this.writeState();
+            this.setPhase('refused');
             return 3;
           case 'wait':
-            this.phase = 'waiting';
-            this.writeState();
+            this.setPhase('waiting');
             await this.sleep(ctx.cfg.waitRetryMs);
             continue;
           case 'discard-partial': {
@@ -133,15 +138,15 @@ export class NodeAgent {
             continue;
           }
           case 'init-primary':
-            this.phase = 'setting-up';
+            this.setPhase('setting-up');
             await initPrimary(ctx);
             break;
           case 'clone-standby':
-            this.phase = 'setting-up';
+            this.setPhase('setting-up');
             await cloneStandby(ctx, d.from);
             break;
           case 'rejoin':
-            this.phase = 'setting-up';
+            this.setPhase('setting-up');
             await rejoin(ctx, d.from);
             break;
           case 'start-primary':
@@ -159,8 +164,7 @@ export class NodeAgent {
         continue;
       }
       if (this.stopping) break;
-      this.phase = 'running';
-      this.writeState();
+      this.setPhase('running');
       ctx.sup.start({ name: 'repmgrd', cmd: ctx.repmgrBin.replace(/repmgr$/, 'repmgrd'), args: ['-f', `${ctx.paths.confDir}/repmgr.conf`, '--daemonize=false'], user: ctx.cfg.runUser, env: ctx.pgEnv, restart: 'always', stopSignal: 'SIGTERM', stopTimeoutMs: 3000 });
       await this.extras.onRunning?.(ctx);
       ctx.log.info({ event: 'running', action: d.action }, `node running (${d.action})`);
@@ -177,8 +181,7 @@ export class NodeAgent {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    this.phase = 'stopping';
-    this.writeState();
+    this.setPhase('stopping');
     this.ctx.log.info({ event: 'shutdown' }, 'stopping: repmgrd, sshd, then postgres (fast shutdown)');
     await this.extras.onStop?.(this.ctx);
     await this.ctx.sup.shutdown(['repmgrd', 'sshd', 'postgres']);
