@@ -215,7 +215,13 @@ export const RULES: readonly Rule[] = [
     reason: (f) => `this node's data was a primary (timeline ${f.obs.local.control!.timeline}) but ${f.primary} is primary now: rejoining as its standby with pg_rewind, so writes made here after the split are discarded, not served`,
   },
   {
-    name: 'standby-behind-new-timeline',
+    name: 'standby-older-timeline',
+    when: (f) => !!f.primary && !f.wasPrimary && !!f.primaryProbe && f.primaryProbe.reachable && f.primaryProbe.timeline > f.obs.local.control!.timeline,
+    then: (f) => ({ action: 'rejoin', from: f.primary! }),
+    reason: (f) => `this node's data is a standby on timeline ${f.obs.local.control!.timeline} but primary ${f.primary} is on timeline ${(f.primaryProbe as { timeline: number }).timeline}: rejoining with pg_rewind in case it replayed past the fork point (a no-op when it did not)`,
+  },
+  {
+    name: 'standby-follow',
     when: (f) => !!f.primary && !f.wasPrimary,
     then: (f) => ({ action: 'start-standby', follow: f.primary! }),
     reason: (f) => `this node's data is a standby and ${f.primary} is primary: starting as a hot standby following it`,

@@ -51,6 +51,8 @@ export interface NodeConfig {
   verifyKey?: string;
   sshdBin: string;
   sshUser: string;
+  enrollPassword?: string;
+  keySyncIntervalMs: number;
   logLevel: string;
 }
 
@@ -90,6 +92,8 @@ export const NODE_SETTINGS: readonly SettingSpec[] = [
   { name: 'PGSWARM_VERIFY_KEY', kind: 'string', help: 'cluster ed25519 verify key (base64)' },
   { name: 'PGSWARM_SSHD_BIN', kind: 'path', default: '/usr/sbin/sshd', help: 'OpenSSH server binary' },
   { name: 'PGSWARM_SSH_USER', kind: 'string', default: 'postgres', help: 'the only account sshd lets in' },
+  { name: 'PGSWARM_ENROLL_PASSWORD', kind: 'secret', help: 'password of the low-privilege role proxies enroll their SSH key through' },
+  { name: 'PGSWARM_KEY_SYNC_INTERVAL_MS', kind: 'duration-ms', default: '2000', help: 'how often the signed key registry is read and authorized_keys/known_hosts re-rendered' },
   { name: 'PGSWARM_LOG_LEVEL', kind: 'string', default: 'info', oneOf: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], help: 'log level' },
 ];
 
@@ -184,6 +188,8 @@ export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: st
       verifyKey: v.PGSWARM_VERIFY_KEY as string | undefined,
       sshdBin: v.PGSWARM_SSHD_BIN as string,
       sshUser: v.PGSWARM_SSH_USER as string,
+      enrollPassword: v.PGSWARM_ENROLL_PASSWORD as string | undefined,
+      keySyncIntervalMs: v.PGSWARM_KEY_SYNC_INTERVAL_MS as number,
       logLevel: v.PGSWARM_LOG_LEVEL as string,
     },
   };

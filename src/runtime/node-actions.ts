@@ -128,6 +128,10 @@ async function recoverOffline(ctx: NodeContext): Promise<void> {
 export async function rejoin(ctx: NodeContext, from: string): Promise<void> {
   const src = memberByName(ctx.cfg, from);
   await recoverOffline(ctx);
+  // PostgreSQL < 16: pg_rewind reads the source's timeline from its control file, which a freshly
+  // promoted primary updates only at its next checkpoint; without one, pg_rewind says "no rewind
+  // required" and the node then fails with "requested timeline is not a child of this server's history".
+  await withPg(repmgrTarget(ctx, src), (c) => c.query('CHECKPOINT'));
   await repmgr(ctx, ['node', 'rejoin', '-d', nodeConninfo(src, ctx.cfg.replUser, ctx.cfg.caCertFile, ctx.cfg.connectTimeoutSecs, ctx.paths.pgpass), '--force-rewind', '--verbose'], 600000);
   if (!ctx.sup.isRunning('postgres')) {
     startPostgres(ctx, ctx.cfg.self.port);

@@ -1,7 +1,150 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Client } from 'pg';
 import type { NodeContext } from './node-context';
 import type { NodeExtras } from './node-agent';
+import { writeIfChanged, repmgrTarget } from './node-context';
+import { sshdConfig } from '../core/render-ssh';
+import { ensureKeyPair } from '../adapters/ssh-keys';
+import { AtomicFileWriter } from '../adapters/atomic-file';
+import { PgRegistryStore, applyRegistrySchema } from '../adapters/registry-store';
+import { syncKeys, KeySyncState, SelfKeys } from './key-sync';
+import { pgClientConfig } from '../adapters/pg-connect';
+import { probePeer } from '../adapters/peer-probe';
+import { childProcessRunner } from '../adapters/child-process-runner';
 
-/** Later layers (SSH identity, registry key sync) hook in here. */
-export function nodeExtras(_ctx: NodeContext): NodeExtras {
-  return {};
+/**
+ * The SSH side of a node: its own host and client keys (generated here, never
+ * leaving the volume), a hardened sshd under the supervisor, and the key-sync
+ * loop that publishes this node's public keys as signed rows, countersigns
+ * enrolled proxy keys, and renders authorized_keys / known_hosts from rows
+ * whose signature verifies. Enabled when PGSWARM_VERIFY_KEY is set.
+ */
+export function sshPaths(ctx: NodeContext) {
+  const d = ctx.paths.sshDir;
+  return {
+    dir: d,
+    hostKey: path.join(d, 'ssh_host_ed25519_key'),
+    clientKey: path.join(d, 'id_ed25519'),
+    authorizedKeys: path.join(d, 'authorized_keys'),
+    knownHosts: path.join(d, 'known_hosts'),
+    sshdConfig: path.join(d, 'sshd_config'),
+    pidFile: path.join(ctx.paths.runDir, 'sshd.pid'),
+  };
+}
+
+/** The forced command for proxy keys: absolute path, fixed arguments, nothing from the caller. */
+export function currentPrimaryCommand(ctx: NodeContext): string {
+  return `${ctx.selfCmd('current-primary')} --config ${ctx.paths.confDir}/current-primary.json`;
+}
+
+async function unlockAccount(ctx: NodeContext): Promise<void> {
+  // sshd with UsePAM no refuses accounts whose password field is locked ("!"), even for keys.
+  // "*" means no password can ever match, and lets key authentication through.
+  try {
+    const line = fs.readFileSync('/etc/shadow', 'utf8').split('\n').find((l) => l.startsWith(`${ctx.cfg.sshUser}:`));
+    if (line && line.split(':')[1].startsWith('!')) {
+      const r = await childProcessRunner.run('usermod', ['-p', '*', ctx.cfg.sshUser]);
+      ctx.log.info({ event: 'ssh-account', user: ctx.cfg.sshUser, ok: r.code === 0 }, 'set the ssh account\'s password field to "*" (no password login possible) so sshd accepts its keys');
+    }
+  } catch {
+    /* not root or no shadow file */
+  }
+}
+
+/** Finds the writable primary among the members (short timeouts), preferring this node. */
+async function connectPrimary(ctx: NodeContext): Promise<Client | null> {
+  const order = [ctx.cfg.self, ...ctx.cfg.members.filter((m) => m.name !== ctx.cfg.nodeName)];
+  const creds = { user: ctx.cfg.replUser, password: ctx.cfg.replPassword, caFile: ctx.cfg.caCertFile, timeoutMs: ctx.cfg.connectTimeoutSecs * 1000 };
+  for (const m of order) {
+    const p = await probePeer(m, creds);
+    if (p.reachable && !p.inRecovery) {
+      const c = new Client(pgClientConfig(repmgrTarget(ctx, m, m.port, 'postgres')));
+      c.on('error', () => undefined);
+      await c.connect();
+      return c;
+    }
+  }
+  return null;
+}
+
+export function nodeExtras(ctx: NodeContext): NodeExtras {
+  const { cfg } = ctx;
+  if (!cfg.verifyKey) {
+    ctx.log.warn({ event: 'ssh-disabled' }, 'PGSWARM_VERIFY_KEY not set: sshd, the key registry and proxy enrollment are off');
+    return {};
+  }
+  const sp = sshPaths(ctx);
+  let self: SelfKeys | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const state = new KeySyncState();
+  let schemaApplied = false;
+  const files = new AtomicFileWriter();
+
+  const tick = async () => {
+    const c = await connectPrimary(ctx).catch(() => null);
+    if (!c) return;
+    try {
+      if (!schemaApplied) {
+        await applyRegistrySchema(c, { enrollPassword: cfg.enrollPassword, agentRoles: [] });
+        schemaApplied = true;
+      }
+      await syncKeys({
+        store: new PgRegistryStore(c),
+        files,
+        clock: () => new Date(),
+        log: ctx.log,
+        verifyKey: cfg.verifyKey!,
+        signingKey: cfg.signingKey,
+        self,
+        authorizedKeysPath: sp.authorizedKeys,
+        knownHostsPath: sp.knownHosts,
+        authorizedKeysOwner: { uid: 0, gid: 0 },
+        knownHostsOwner: { uid: 0, gid: 0 },
+        currentPrimaryCommand: currentPrimaryCommand(ctx),
+        nodeName: cfg.nodeName,
+      }, state);
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  };
+  const loop = () => {
+    if (stopped) return;
+    tick()
+      .catch((e: Error) => ctx.log.error({ event: 'key-sync-failed', err: e.message }, `key sync failed: ${e.message}`))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(loop, cfg.keySyncIntervalMs);
+      });
+  };
+
+  return {
+    beforeDecide: async () => {
+      // The ssh dir is root-owned: the postgres user can read its client key but cannot add keys or rewrite known_hosts.
+      fs.mkdirSync(sp.dir, { recursive: true, mode: 0o755 });
+      fs.chownSync(sp.dir, 0, 0);
+      fs.chmodSync(sp.dir, 0o755);
+      const host = await ensureKeyPair(sp.hostKey, { uid: 0, gid: 0, comment: `${cfg.nodeName} host` });
+      const client = await ensureKeyPair(sp.clientKey, { uid: ctx.owner.uid, gid: ctx.owner.gid, comment: `${cfg.nodeName} client` });
+      ctx.log.info({ event: 'ssh-keys', hostKey: host.fingerprint, clientKey: client.fingerprint, created: host.created || client.created }, 'SSH keys ready (generated in this node\'s volume; only public halves are published)');
+      self = { name: cfg.nodeName, host: cfg.self.host, sshPort: cfg.self.sshPort, aliases: [cfg.nodeName].filter((a) => a !== cfg.self.host), hostPublicKey: host.publicKeyLine, clientPublicKey: client.publicKeyLine };
+      for (const f of [sp.authorizedKeys, sp.knownHosts]) if (!fs.existsSync(f)) writeIfChanged(f, '', 0o644, { uid: 0, gid: 0 });
+      writeIfChanged(sp.sshdConfig, sshdConfig({
+        port: cfg.self.sshPort,
+        listenAddress: cfg.listenAddresses === '*' ? '0.0.0.0' : cfg.listenAddresses.split(',')[0].trim(),
+        hostKeyFile: sp.hostKey,
+        authorizedKeysFile: sp.authorizedKeys,
+        allowUser: cfg.sshUser,
+        pidFile: sp.pidFile,
+      }), 0o644, { uid: 0, gid: 0 });
+      fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+      await unlockAccount(ctx);
+      ctx.sup.start({ name: 'sshd', cmd: cfg.sshdBin, args: ['-D', '-e', '-f', sp.sshdConfig], restart: 'always', stopSignal: 'SIGTERM', stopTimeoutMs: 2000 });
+      loop();
+    },
+    onStop: async () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
 }

@@ -5,6 +5,7 @@ import { spawn, ChildProcess, execFileSync } from 'node:child_process';
 import { Client } from 'pg';
 import { createCa, ensureCertificate } from '../../src/adapters/tls-issuer';
 import { scramVerifier } from '../../src/core/scram';
+import { generateSigningKeyPair } from '../../src/core/signing';
 import { testDir, pgBin, postgresIds, waitFor, sleep } from './pg-tools';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -28,7 +29,8 @@ export class NodeCluster {
   dir: string;
   ca!: { cert: string; key: string };
   secrets: Record<string, string> = {};
-  passwords = { postgres: randomBytes(12).toString('hex'), repmgr: randomBytes(12).toString('hex'), stats: randomBytes(12).toString('hex') };
+  passwords = { postgres: randomBytes(12).toString('hex'), repmgr: randomBytes(12).toString('hex'), stats: randomBytes(12).toString('hex'), enroll: randomBytes(12).toString('hex') };
+  signing = generateSigningKeyPair();
   nodes: TestNode[];
   bouncer?: ChildProcess;
   bouncerPort: number;
@@ -43,7 +45,7 @@ export class NodeCluster {
       host: `127.0.0.${i}`,
       port: base + i,
       setupPort: base + 10 + i,
-      sshPort: base + 20 + i,
+      sshPort: base + 20, // one ssh port, distinct loopback addresses (repmgr's ssh_options name a single port)
       home: path.join(this.dir, `n${i}`),
       logFile: path.join(this.dir, `n${i}.log`),
     }));
@@ -60,6 +62,9 @@ export class NodeCluster {
       fs.writeFileSync(f, v + '\n', { mode: 0o600 });
       this.secrets[k] = f;
     }
+    const sk = path.join(sdir, 'signing.key');
+    fs.writeFileSync(sk, this.signing.secretKey + '\n', { mode: 0o600 });
+    this.secrets.signing = sk;
   }
 
   peers(): string {
@@ -82,6 +87,10 @@ export class NodeCluster {
       POSTGRES_DB: 'app',
       PGSWARM_REPMGR_PASSWORD_FILE: this.secrets.repmgr,
       PGSWARM_STATS_PASSWORD_FILE: this.secrets.stats,
+      PGSWARM_ENROLL_PASSWORD_FILE: this.secrets.enroll,
+      PGSWARM_SIGNING_KEY_FILE: this.secrets.signing,
+      PGSWARM_VERIFY_KEY: this.signing.publicKey,
+      PGSWARM_KEY_SYNC_INTERVAL_MS: '1000',
       PGSWARM_CA_CERT_FILE: this.ca.cert,
       PGSWARM_CA_KEY_FILE: this.ca.key,
       PGSWARM_WAIT_RETRY_MS: '1000',

@@ -5,6 +5,13 @@ import { createHash } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { NodeCluster, PGNODE } from '../helpers/node-cluster';
 import { waitFor, pgBin, postgresIds, sleep } from '../helpers/pg-tools';
+import { ensureKeyPair } from '../../src/adapters/ssh-keys';
+import { createToken } from '../../src/core/join-token';
+import { PgRegistryStore } from '../../src/adapters/registry-store';
+import { parseKnownHosts } from '../../src/core/host-verifier';
+import { sshExec } from '../../src/adapters/ssh-exec';
+import { parseCurrentPrimary } from '../../src/core/current-primary';
+import { Client } from 'pg';
 
 const c = new NodeCluster('nodes', 15400);
 const [n1, n2, n3] = c.nodes;
@@ -65,6 +72,65 @@ t.test('rows written on the primary appear on both standbys', async (t) => {
     }, 20000);
     t.ok(got, `${s.name} has the 100 rows`);
   }
+});
+
+t.test('each node publishes its signed public keys; authorized_keys and known_hosts come from them', async (t) => {
+  const rows = await waitFor('6 registry rows', async () => {
+    const r = await c.query<{ kind: string; name: string }>(n1, 'SELECT kind, name FROM pgswarm.registry ORDER BY kind, name', [], 'postgres');
+    return r.length === 6 ? r : null;
+  }, 30000);
+  t.same(rows.map((r) => `${r.kind}:${r.name}`), ['node-client:n1', 'node-client:n2', 'node-client:n3', 'node-host:n1', 'node-host:n2', 'node-host:n3']);
+  for (const n of c.nodes) {
+    const dir = path.join(n.home, 'ssh');
+    const ak = await waitFor(`${n.name} authorized_keys`, async () => {
+      const text = fs.readFileSync(path.join(dir, 'authorized_keys'), 'utf8');
+      return text.split('\n').filter((l) => l.startsWith('restrict')).length === 3 ? text : null;
+    }, 20000);
+    t.ok(ak.split('\n').filter((l) => l && !l.startsWith('#')).every((l) => l.startsWith('restrict')), `${n.name}: every key restricted`);
+    const st = fs.statSync(path.join(dir, 'authorized_keys'));
+    t.equal(st.uid, 0, 'authorized_keys owned by root');
+    t.equal(st.mode & 0o022, 0, 'not group/world writable');
+    t.equal(fs.statSync(dir).uid, 0, 'ssh dir owned by root, so postgres cannot swap the file');
+    const kh = await waitFor(`${n.name} known_hosts`, async () => {
+      const e = parseKnownHosts(fs.readFileSync(path.join(dir, 'known_hosts'), 'utf8'));
+      return c.nodes.every((m) => e.some((x) => x.patterns.some((p) => p.includes(m.host)))) ? e : null;
+    }, 20000);
+    t.ok(kh.length >= 3, `${n.name}: known_hosts holds every node's host key`);
+  }
+});
+
+t.test("repmgr's own SSH between nodes works with strict host-key checking", async (t) => {
+  const r = spawnSync('runuser', ['-u', 'postgres', '--', path.join(pgBin(), 'repmgr'), '-f', path.join(n2.home, 'conf', 'repmgr.conf'),
+    'standby', 'switchover', '--dry-run', `--remote-config-file=${path.join(n1.home, 'conf', 'repmgr.conf')}`], { encoding: 'utf8', timeout: 60000 });
+  t.match(r.stdout + r.stderr, /SSH connection to host "127\.0\.0\.1" succeeded/, 'repmgr reached the primary over SSH');
+  t.notMatch(r.stdout + r.stderr, /Host key verification failed/);
+  t.equal(r.status, 0, (r.stdout + r.stderr).slice(-600));
+});
+
+t.test('a proxy key enrolled with a join token runs the real current-primary over SSH', async (t) => {
+  const kp = await ensureKeyPair(path.join(c.dir, 'proxy', 'id_ed25519'));
+  const token = createToken({ kind: 'proxy', name: 'proxy1', ttlSeconds: 600 }, c.signing.secretKey, Date.now());
+  const db = new Client({ host: n1.host, port: n1.port, user: 'pgswarm_enroll', password: c.passwords.enroll, database: 'postgres', ssl: { ca: fs.readFileSync(c.ca.cert, 'utf8'), rejectUnauthorized: true } });
+  await db.connect();
+  const id = await PgRegistryStore.enroll(db, token, kp.publicKeyLine);
+  const st = await waitFor('enrollment accepted', async () => {
+    const s = await PgRegistryStore.enrollmentStatus(db, id, kp.publicKeyLine);
+    return s && s.status !== 'pending' ? s : null;
+  }, 20000);
+  await db.end();
+  t.equal(st.status, 'accepted', st.reason ?? '');
+  await waitFor('proxy key in n2 authorized_keys', async () => fs.readFileSync(path.join(n2.home, 'ssh', 'authorized_keys'), 'utf8').includes(kp.publicKeyLine.split(' ')[1]), 20000);
+  const line = fs.readFileSync(path.join(n2.home, 'ssh', 'authorized_keys'), 'utf8').split('\n').find((l) => l.includes(kp.publicKeyLine.split(' ')[1]))!;
+  t.match(line, /^restrict,command="[^"]*current-primary[^"]*" ssh-ed25519 /, 'proxy key forced to current-primary');
+  const knownHosts = parseKnownHosts(fs.readFileSync(path.join(n2.home, 'ssh', 'known_hosts'), 'utf8'));
+  const r = await sshExec({ host: n2.host, port: n2.sshPort, user: 'postgres', privateKey: fs.readFileSync(kp.privateKeyPath), knownHosts }, 'cat /etc/shadow');
+  const ans = parseCurrentPrimary(r.stdout);
+  t.ok(ans, `a well-formed answer: ${r.stdout} ${r.stderr}`);
+  t.equal(ans!.primary, 'n1');
+  t.equal(ans!.node, 'n2');
+  t.equal(ans!.role, 'standby');
+  t.equal(r.code, 0);
+  t.notMatch(r.stdout, /root:/, 'the requested command did not run');
 });
 
 t.test('a plaintext connection and a wrong password are refused', async (t) => {
@@ -143,6 +209,28 @@ t.test('bad configuration: every problem listed at once, nothing touched', async
     t.match(r.stderr, m);
   }
   t.notOk(fs.existsSync(home), 'did not create the node home');
+});
+
+t.test('no private key material in any database dump or log', async (t) => {
+  const primary = (await c.inRecovery(n2)) === false ? n2 : n3;
+  const dump = spawnSync(path.join(pgBin(), 'pg_dumpall'), ['-h', primary.host, '-p', String(primary.port), '-U', 'postgres'], {
+    encoding: 'utf8', env: { ...process.env, PGPASSWORD: c.passwords.postgres, PGSSLMODE: 'verify-full', PGSSLROOTCERT: c.ca.cert }, maxBuffer: 1 << 28,
+  });
+  t.equal(dump.status, 0, dump.stderr);
+  const texts = [dump.stdout, ...c.nodes.map((n) => fs.readFileSync(n.logFile, 'utf8')), fs.readFileSync(path.join(c.dir, 'bouncer.log'), 'utf8')];
+  const secrets: string[] = [];
+  for (const n of c.nodes) {
+    for (const f of ['ssh/ssh_host_ed25519_key', 'ssh/id_ed25519', 'tls/server.key']) {
+      const body = fs.readFileSync(path.join(n.home, f), 'utf8').split('\n').filter((l) => l && !l.startsWith('-----'));
+      secrets.push(...body.filter((l) => l.length >= 40).map((l) => l.slice(0, 40)));
+    }
+  }
+  t.ok(secrets.length >= 9, 'found the private keys to look for');
+  for (const text of texts) {
+    t.notMatch(text, /PRIVATE KEY-----/, 'no PEM private key marker');
+    t.ok(secrets.every((s) => !text.includes(s)), 'no private key body');
+    t.notOk(text.includes(c.passwords.repmgr) || text.includes(c.passwords.postgres), 'no password');
+  }
 });
 
 t.test('SIGTERM stops the whole node fast and cleanly', async (t) => {

@@ -1,0 +1,232 @@
+import type { Logger } from '../core/log';
+import { verifyToken } from '../core/join-token';
+import { RegistryRow, signRow, verifyRows, IgnoredRow } from '../core/registry-row';
+import { authorizedKeys, knownHosts } from '../core/render-ssh';
+import { parsePublicKey } from '../core/ssh-public-key';
+import type { FileWriter, RegistryStore } from '../ports/ssh-identity';
+
+/**
+ * Key sync: reads the registry, trusts only rows signed with the cluster key,
+ * renders authorized_keys and known_hosts and writes them when they change.
+ * On the primary, and only with the signing key, it also countersigns
+ * enrolled proxy keys and publishes this node's own public keys.
+ */
+export interface SelfKeys {
+  name: string;
+  /** How others reach this node's sshd. */
+  host: string;
+  sshPort: number;
+  aliases?: string[];
+  /** "ssh-ed25519 AAAA..." of /…/ssh_host_ed25519_key.pub */
+  hostPublicKey: string;
+  /** public half of the key the node's repmgr/ssh uses */
+  clientPublicKey: string;
+}
+
+export interface KeySyncDeps {
+  store: RegistryStore;
+  files: FileWriter;
+  clock: () => Date;
+  log: Logger;
+  verifyKey: string;
+  /** Only pgnode has it; without it nothing is signed (no enrollment, no publishing). */
+  signingKey?: string;
+  self?: SelfKeys;
+  authorizedKeysPath: string;
+  knownHostsPath: string;
+  /** Owner of authorized_keys: root (sshd reads it; the postgres user must not be able to write it). */
+  authorizedKeysOwner?: { uid: number; gid: number };
+  /** Owner of known_hosts (readable by whoever runs ssh; 0644). */
+  knownHostsOwner?: { uid: number; gid: number };
+  /** Forced command for proxy keys, e.g. "/usr/local/bin/current-primary". */
+  currentPrimaryCommand: string;
+  /** Lifetime of countersigned proxy keys; null = until removed or token revoked. */
+  proxyKeyTtlSeconds?: number | null;
+  /** Written into enrollment decisions. */
+  nodeName?: string;
+}
+
+export interface SyncReport {
+  trusted: number;
+  ignored: IgnoredRow[];
+  wroteAuthorizedKeys: boolean;
+  wroteKnownHosts: boolean;
+  enrollments: { id: number; accepted: boolean; reason: string; tokenId: string | null; fingerprint: string | null }[];
+  published: string[];
+}
+
+/** Remembers what was already logged, so a row ignored every tick is logged once (and again if it changes). */
+export class KeySyncState {
+  loggedIgnored = new Set<string>();
+  warnedNoSigningKey = false;
+}
+
+export async function syncKeys(deps: KeySyncDeps, state: KeySyncState = new KeySyncState()): Promise<SyncReport> {
+  const { store, log } = deps;
+  const report: SyncReport = { trusted: 0, ignored: [], wroteAuthorizedKeys: false, wroteKnownHosts: false, enrollments: [], published: [] };
+
+  let revoked = await store.revokedTokenIds();
+  let verified = verifyRows(await store.readRows(), deps.verifyKey, deps.clock(), { revokedTokenIds: revoked });
+
+  const writable = await store.isWritable();
+  if (writable && deps.signingKey) {
+    let changed = false;
+    changed = (await processEnrollments(deps, revoked, report)) || changed;
+    changed = (await publishSelf(deps, verified.trusted, report)) || changed;
+    if (changed) {
+      revoked = await store.revokedTokenIds();
+      verified = verifyRows(await store.readRows(), deps.verifyKey, deps.clock(), { revokedTokenIds: revoked });
+    }
+  } else if (writable && !deps.signingKey && !state.warnedNoSigningKey) {
+    state.warnedNoSigningKey = true;
+    log.warn({ event: 'key-sync-no-signing-key' }, 'no cluster signing key: cannot countersign enrollments or publish own keys');
+  }
+
+  const seen = new Set<string>();
+  for (const ig of verified.ignored) {
+    const k = `${ig.kind}|${ig.name}|${ig.fingerprint}|${ig.reason}`;
+    seen.add(k);
+    if (!state.loggedIgnored.has(k)) {
+      log.warn({ event: 'registry-row-ignored', fingerprint: ig.fingerprint, name: ig.name, kind: ig.kind, reason: ig.reason, detail: ig.detail }, `ignoring registry row: ${ig.reason}`);
+    }
+  }
+  state.loggedIgnored = seen;
+  report.ignored = verified.ignored;
+  report.trusted = verified.trusted.length;
+
+  const ak = authorizedKeys(verified.trusted, { currentPrimaryCommand: deps.currentPrimaryCommand });
+  const kh = knownHosts(verified.trusted);
+  report.wroteAuthorizedKeys = await writeIfChanged(deps, deps.authorizedKeysPath, ak, deps.authorizedKeysOwner ?? { uid: 0, gid: 0 });
+  report.wroteKnownHosts = await writeIfChanged(deps, deps.knownHostsPath, kh, deps.knownHostsOwner ?? { uid: 0, gid: 0 });
+  if (report.wroteAuthorizedKeys || report.wroteKnownHosts) {
+    log.info({ event: 'ssh-files-written', authorizedKeys: report.wroteAuthorizedKeys, knownHosts: report.wroteKnownHosts, trusted: report.trusted }, 'ssh trust files updated');
+  }
+  return report;
+}
+
+async function writeIfChanged(deps: KeySyncDeps, path: string, content: string, owner: { uid: number; gid: number }): Promise<boolean> {
+  if ((await deps.files.readText(path)) === content) return false;
+  await deps.files.writeAtomic(path, content, { mode: 0o644, uid: owner.uid, gid: owner.gid });
+  return true;
+}
+
+async function processEnrollments(deps: KeySyncDeps, revoked: Set<string>, report: SyncReport): Promise<boolean> {
+  const { store, log } = deps;
+  const pending = await store.listPendingEnrollments();
+  if (!pending.length) return false;
+  const uses = await store.tokenUses();
+  const by = deps.nodeName ?? deps.self?.name ?? 'pgnode';
+  let changed = false;
+  for (const req of pending) {
+    const parsed = parsePublicKey(req.publicKey);
+    const fp = parsed.ok ? parsed.key.fingerprint : null;
+    const refuse = async (reason: string, detail: string, tokenId: string | null) => {
+      await store.refuseEnrollment(req.id, tokenId, reason, by);
+      report.enrollments.push({ id: req.id, accepted: false, reason, tokenId, fingerprint: fp });
+      log.warn({ event: 'enrollment-refused', requestId: req.id, tokenId, fingerprint: fp, requestedBy: req.requestedBy, reason, detail }, `enrollment refused: ${reason}`);
+    };
+    if (!parsed.ok) {
+      await refuse('bad-public-key', `${parsed.reason}: ${parsed.detail}`, null);
+      continue;
+    }
+    const check = verifyToken(req.token, deps.verifyKey, deps.clock(), revoked, uses, parsed.key.fingerprint);
+    if (!check.ok) {
+      await refuse(check.reason, check.detail, check.tokenId ?? null);
+      continue;
+    }
+    const now = deps.clock();
+    const ttl = deps.proxyKeyTtlSeconds ?? null;
+    const row = signRow({
+      kind: 'proxy',
+      name: check.payload.name,
+      publicKey: parsed.key.line,
+      tokenId: check.payload.id,
+      createdAt: now.toISOString(),
+      expiresAt: ttl === null ? null : new Date(now.getTime() + ttl * 1000).toISOString(),
+    }, deps.signingKey as string);
+    const ok = await store.acceptEnrollment(req.id, check.payload.id, row, by);
+    if (!ok) {
+      report.enrollments.push({ id: req.id, accepted: false, reason: 'reused', tokenId: check.payload.id, fingerprint: fp });
+      log.warn({ event: 'enrollment-refused', requestId: req.id, tokenId: check.payload.id, fingerprint: fp, reason: 'reused', detail: 'token bound to another key or revoked meanwhile' }, 'enrollment refused: reused');
+      continue;
+    }
+    uses.set(check.payload.id, parsed.key.fingerprint);
+    changed = true;
+    report.enrollments.push({ id: req.id, accepted: true, reason: 'ok', tokenId: check.payload.id, fingerprint: fp });
+    log.info({ event: 'enrollment-accepted', requestId: req.id, tokenId: check.payload.id, proxy: check.payload.name, fingerprint: fp }, 'proxy key countersigned into the registry');
+  }
+  return changed;
+}
+
+async function publishSelf(deps: KeySyncDeps, trusted: RegistryRow[], report: SyncReport): Promise<boolean> {
+  const self = deps.self;
+  if (!self) return false;
+  const aliases = [...new Set(self.aliases ?? [])].filter((a) => a !== self.host && a !== self.name).sort();
+  const wanted: { kind: 'node-host' | 'node-client'; key: string }[] = [
+    { kind: 'node-host', key: self.hostPublicKey },
+    { kind: 'node-client', key: self.clientPublicKey },
+  ];
+  let changed = false;
+  for (const w of wanted) {
+    const p = parsePublicKey(w.key);
+    if (!p.ok) throw new Error(`own ${w.kind} key is not a public key: ${p.reason}`);
+    const isHost = w.kind === 'node-host';
+    const current = trusted.find((r) => r.kind === w.kind && r.name === self.name && r.fingerprint === p.key.fingerprint
+      && (!isHost || (r.host === self.host && r.port === self.sshPort && sameList(r.aliases ?? [], aliases))));
+    const others = trusted.some((r) => r.kind === w.kind && r.name === self.name && r.fingerprint !== p.key.fingerprint);
+    if (current && !others) continue;
+    const row = signRow({
+      kind: w.kind,
+      name: self.name,
+      publicKey: p.key.line,
+      host: isHost ? self.host : null,
+      port: isHost ? self.sshPort : null,
+      aliases: isHost && aliases.length ? aliases : null,
+      createdAt: deps.clock().toISOString(),
+      expiresAt: null,
+    }, deps.signingKey as string);
+    await deps.store.publishRow(row);
+    changed = true;
+    report.published.push(`${w.kind}:${row.fingerprint}`);
+    deps.log.info({ event: 'own-key-published', kind: w.kind, name: self.name, fingerprint: row.fingerprint }, `published own ${w.kind} key`);
+  }
+  return changed;
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+}
+
+/** Runs syncKeys now and then every intervalMs until stop() is called; errors are logged, never thrown. */
+export function startKeySync(deps: KeySyncDeps, intervalMs: number): { stop: () => Promise<void>; tickNow: () => Promise<void> } {
+  const state = new KeySyncState();
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<void> = Promise.resolve();
+  const tick = async () => {
+    try {
+      await syncKeys(deps, state);
+    } catch (e) {
+      deps.log.error({ event: 'key-sync-failed', err: (e as Error).message }, 'key sync failed');
+    }
+  };
+  const loop = () => {
+    if (stopped) return;
+    running = tick().finally(() => {
+      if (!stopped) timer = setTimeout(loop, intervalMs);
+    });
+  };
+  loop();
+  return {
+    stop: async () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
+    tickNow: async () => {
+      await running;
+      running = tick();
+      await running;
+    },
+  };
+}
