@@ -102,6 +102,19 @@ export function registrySchemaSql(opts: SchemaOptions = {}): string[] {
       LANGUAGE sql SECURITY DEFINER STABLE SET search_path = pg_catalog, pg_temp AS $fn$
         SELECT r.status, r.reason FROM pgswarm.enrollment_requests r WHERE r.id = $1 AND r.public_key = $2
       $fn$`,
+    // Public, signed host-key rows: a proxy verifies their signatures itself and builds known_hosts from them.
+    `CREATE OR REPLACE FUNCTION pgswarm.host_keys()
+      RETURNS TABLE (kind text, name text, fingerprint text, public_key text, host text, port integer, aliases text[], token_id text,
+                     created_at timestamptz, expires_at timestamptz, signed_by text, signature text)
+      LANGUAGE sql SECURITY DEFINER STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+        SELECT r.kind, r.name, r.fingerprint, r.public_key, r.host, r.port, r.aliases, r.token_id, r.created_at, r.expires_at, r.signed_by, r.signature
+          FROM pgswarm.registry r WHERE r.kind = 'node-host'
+      $fn$`,
+    // Lets a restarted proxy learn that its key is already enrolled (its token may have expired since).
+    `CREATE OR REPLACE FUNCTION pgswarm.key_enrolled(public_key text) RETURNS boolean
+      LANGUAGE sql SECURITY DEFINER STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+        SELECT EXISTS (SELECT 1 FROM pgswarm.registry r WHERE r.kind = 'proxy' AND split_part(r.public_key, ' ', 2) = split_part($1, ' ', 2))
+      $fn$`,
     `DO $do$ BEGIN
        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = '${role}') THEN
          CREATE ROLE ${role} LOGIN;
@@ -117,6 +130,8 @@ export function registrySchemaSql(opts: SchemaOptions = {}): string[] {
     `GRANT USAGE ON SCHEMA pgswarm TO ${role}`,
     `GRANT EXECUTE ON FUNCTION pgswarm.enroll(text, text) TO ${role}`,
     `GRANT EXECUTE ON FUNCTION pgswarm.enrollment_status(bigint, text) TO ${role}`,
+    `GRANT EXECUTE ON FUNCTION pgswarm.host_keys() TO ${role}`,
+    `GRANT EXECUTE ON FUNCTION pgswarm.key_enrolled(text) TO ${role}`,
   ];
   if (opts.enrollPassword !== undefined) {
     if (opts.enrollPassword.length < 16) throw new Error('registrySchemaSql: enrollment password must be at least 16 characters');

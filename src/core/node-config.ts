@@ -52,6 +52,8 @@ export interface NodeConfig {
   sshdBin: string;
   sshUser: string;
   enrollPassword?: string;
+  authUser: string;
+  authPassword?: string;
   keySyncIntervalMs: number;
   logLevel: string;
 }
@@ -93,6 +95,8 @@ export const NODE_SETTINGS: readonly SettingSpec[] = [
   { name: 'PGSWARM_SSHD_BIN', kind: 'path', default: '/usr/sbin/sshd', help: 'OpenSSH server binary' },
   { name: 'PGSWARM_SSH_USER', kind: 'string', default: 'postgres', help: 'the only account sshd lets in' },
   { name: 'PGSWARM_ENROLL_PASSWORD', kind: 'secret', help: 'password of the low-privilege role proxies enroll their SSH key through' },
+  { name: 'PGSWARM_AUTH_USER', kind: 'string', default: 'pgswarm_auth', help: 'minimal role the proxies\' PgBouncer runs auth_query as' },
+  { name: 'PGSWARM_AUTH_PASSWORD', kind: 'secret', help: 'its password; when set, the first primary creates the role and its lookup function' },
   { name: 'PGSWARM_KEY_SYNC_INTERVAL_MS', kind: 'duration-ms', default: '2000', help: 'how often the signed key registry is read and authorized_keys/known_hosts re-rendered' },
   { name: 'PGSWARM_LOG_LEVEL', kind: 'string', default: 'info', oneOf: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], help: 'log level' },
 ];
@@ -143,7 +147,7 @@ export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: st
   if ((v.PGSWARM_MONITOR_INTERVAL_SECS as number) < 1) errors.push('PGSWARM_MONITOR_INTERVAL_SECS: must be at least 1');
   if ((v.PGSWARM_CONNECT_TIMEOUT_SECS as number) < 1) errors.push('PGSWARM_CONNECT_TIMEOUT_SECS: must be at least 1');
   if ((v.PGSWARM_RECONNECT_ATTEMPTS as number) < 1) errors.push('PGSWARM_RECONNECT_ATTEMPTS: must be at least 1');
-  for (const u of ['POSTGRES_USER', 'PGSWARM_REPMGR_USER', 'PGSWARM_STATS_USER']) {
+  for (const u of ['POSTGRES_USER', 'PGSWARM_REPMGR_USER', 'PGSWARM_STATS_USER', 'PGSWARM_AUTH_USER']) {
     const s = v[u] as string | undefined;
     if (s && !/^[a-z_][a-z0-9_]{0,62}$/.test(s)) errors.push(`${u}: must be a plain lower-case identifier`);
   }
@@ -190,6 +194,8 @@ export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: st
       sshUser: v.PGSWARM_SSH_USER as string,
       enrollPassword: v.PGSWARM_ENROLL_PASSWORD as string | undefined,
       keySyncIntervalMs: v.PGSWARM_KEY_SYNC_INTERVAL_MS as number,
+      authUser: v.PGSWARM_AUTH_USER as string,
+      authPassword: v.PGSWARM_AUTH_PASSWORD as string | undefined,
       logLevel: v.PGSWARM_LOG_LEVEL as string,
     },
   };

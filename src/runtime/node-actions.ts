@@ -7,6 +7,9 @@ import { withPg } from '../adapters/pg-connect';
 import { controlData } from '../adapters/local-state';
 import { nodeConninfo } from '../core/render-repmgr';
 import { CommandFailed } from '../ports/process-runner';
+import { randomBytes } from 'node:crypto';
+import { scramVerifier } from '../core/scram';
+import { proxyRolesSql, proxyAuthFunctionSql } from '../core/proxy-roles-sql';
 
 /** Extra SQL run once on a new primary while it is still on its hidden port (proxy roles, registry schema). */
 export type BootstrapSql = (ctx: NodeContext) => string[];
@@ -28,6 +31,14 @@ async function writeMarker(ctx: NodeContext): Promise<string> {
 
 /** Moves a half-built PGDATA aside (never deletes: nothing is lost) so the set-up can start again. */
 export function discardPartial(ctx: NodeContext, step: string): string {
+  // Keep only the most recent earlier copy, so a set-up failing in a loop cannot fill the volume.
+  const parent = path.dirname(ctx.paths.pgdata);
+  const base = path.basename(ctx.paths.pgdata);
+  const old = fs.readdirSync(parent).filter((f) => f.startsWith(`${base}.interrupted-`)).sort();
+  for (const f of old.slice(0, -1)) {
+    fs.rmSync(path.join(parent, f), { recursive: true, force: true });
+    ctx.log.warn({ event: 'discarded-old-partial', dir: f }, `removed an older interrupted set-up copy ${f}`);
+  }
   const dest = `${ctx.paths.pgdata}.interrupted-${step}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   fs.renameSync(ctx.paths.pgdata, dest);
   fs.rmSync(ctx.paths.inProgress, { force: true });
@@ -58,7 +69,18 @@ export async function initPrimary(ctx: NodeContext): Promise<void> {
   await withPg(superuserTarget(ctx, cfg.setupPort), async (c) => {
     const lit = (s: string) => c.escapeLiteral(s);
     const id = (s: string) => c.escapeIdentifier(s);
-    await c.query(`CREATE ROLE ${id(cfg.replUser)} LOGIN SUPERUSER REPLICATION PASSWORD ${lit(cfg.replPassword)}`);
+    // Passwords are sent as SCRAM verifiers computed here, so the clear text never reaches the server or its logs.
+    await c.query(`CREATE ROLE ${id(cfg.replUser)} LOGIN SUPERUSER REPLICATION PASSWORD ${lit(scramVerifier(cfg.replPassword, randomBytes(16)))}`);
+    if (cfg.authPassword) for (const sql of proxyRolesSql({ authUser: cfg.authUser, authPasswordScramOrPlain: scramVerifier(cfg.authPassword, randomBytes(16)) })) await c.query(sql);
+  });
+  if (cfg.authPassword) {
+    // The proxies' auth_query lookup function in template1, so every database created from now on has it.
+    await withPg(superuserTarget(ctx, cfg.setupPort, 'template1'), async (c) => {
+      for (const sql of proxyAuthFunctionSql(cfg.authUser)) await c.query(sql);
+    });
+  }
+  await withPg(superuserTarget(ctx, cfg.setupPort), async (c) => {
+    const id = (s: string) => c.escapeIdentifier(s);
     await c.query(`CREATE DATABASE repmgr OWNER ${id(cfg.replUser)}`);
     if (cfg.database !== 'postgres') await c.query(`CREATE DATABASE ${id(cfg.database)} OWNER ${id(cfg.superuser)}`);
     for (const p of bootstrapSqlProviders) for (const sql of p(ctx)) await c.query(sql);

@@ -6,10 +6,12 @@ import { Client } from 'pg';
 import { createCa, ensureCertificate } from '../../src/adapters/tls-issuer';
 import { scramVerifier } from '../../src/core/scram';
 import { generateSigningKeyPair } from '../../src/core/signing';
+import { createToken } from '../../src/core/join-token';
 import { testDir, pgBin, postgresIds, waitFor, sleep } from './pg-tools';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const PGNODE = path.join(ROOT, 'dist', 'src', 'bin', 'pgnode.js');
+export const PGPROXY = path.join(ROOT, 'dist', 'src', 'bin', 'pgproxy.js');
 
 export interface TestNode {
   name: string;
@@ -29,7 +31,7 @@ export class NodeCluster {
   dir: string;
   ca!: { cert: string; key: string };
   secrets: Record<string, string> = {};
-  passwords = { postgres: randomBytes(12).toString('hex'), repmgr: randomBytes(12).toString('hex'), stats: randomBytes(12).toString('hex'), enroll: randomBytes(12).toString('hex') };
+  passwords = { postgres: randomBytes(12).toString('hex'), repmgr: randomBytes(12).toString('hex'), stats: randomBytes(12).toString('hex'), enroll: randomBytes(12).toString('hex'), auth: randomBytes(12).toString('hex') };
   signing = generateSigningKeyPair();
   nodes: TestNode[];
   bouncer?: ChildProcess;
@@ -88,6 +90,7 @@ export class NodeCluster {
       PGSWARM_REPMGR_PASSWORD_FILE: this.secrets.repmgr,
       PGSWARM_STATS_PASSWORD_FILE: this.secrets.stats,
       PGSWARM_ENROLL_PASSWORD_FILE: this.secrets.enroll,
+      PGSWARM_AUTH_PASSWORD_FILE: this.secrets.auth,
       PGSWARM_SIGNING_KEY_FILE: this.secrets.signing,
       PGSWARM_VERIFY_KEY: this.signing.publicKey,
       PGSWARM_KEY_SYNC_INTERVAL_MS: '1000',
@@ -261,7 +264,78 @@ pidfile = ${d}/pgbouncer.pid
     await sleep(300);
   }
 
+  // --- the real pgproxy sidecar (agent + PgBouncer), enrolled with a join token
+
+  proxy?: ChildProcess;
+  proxyExit?: Promise<number | null>;
+
+  proxyEnv(): Record<string, string> {
+    const tokenFile = path.join(this.dir, 'secrets', 'join-token');
+    if (!fs.existsSync(tokenFile)) {
+      fs.writeFileSync(tokenFile, createToken({ kind: 'proxy', name: 'p1', ttlSeconds: 3600 }, this.signing.secretKey, Date.now()) + '\n', { mode: 0o600 });
+    }
+    return {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      PGSWARM_PROXY_NAME: 'p1',
+      PGSWARM_PEERS: this.peers(),
+      PGSWARM_PROXY_LISTEN_ADDR: '127.0.0.1',
+      PGSWARM_PROXY_PORT: String(this.bouncerPort),
+      PGSWARM_PROXY_HOME: path.join(this.dir, 'p1'),
+      PGSWARM_CA_CERT_FILE: this.ca.cert,
+      PGSWARM_CA_KEY_FILE: this.ca.key,
+      PGSWARM_AUTH_PASSWORD_FILE: this.secrets.auth,
+      PGSWARM_STATS_PASSWORD_FILE: this.secrets.stats,
+      PGSWARM_ENROLL_PASSWORD_FILE: this.secrets.enroll,
+      PGSWARM_JOIN_TOKEN_FILE: tokenFile,
+      PGSWARM_VERIFY_KEY: this.signing.publicKey,
+      PGSWARM_POLL_INTERVAL_MS: '300',
+      PGSWARM_SSH_TIMEOUT_MS: '1500',
+      PGSWARM_QUERY_WAIT_TIMEOUT_SECS: '30',
+      PGSWARM_LOG_LEVEL: 'info',
+    };
+  }
+
+  startProxy(): void {
+    const out = fs.openSync(path.join(this.dir, 'p1.log'), 'a');
+    const p = spawn(process.execPath, [PGPROXY], { env: this.proxyEnv(), stdio: ['ignore', out, out], detached: true });
+    fs.closeSync(out);
+    this.proxy = p;
+    this.proxyExit = new Promise((r) => p.on('exit', (code) => r(code)));
+  }
+
+  async stopProxy(): Promise<number | null> {
+    if (!this.proxy || this.proxy.exitCode !== null) return this.proxy?.exitCode ?? null;
+    this.proxy.kill('SIGTERM');
+    return this.proxyExit!;
+  }
+
+  /** Which member the proxy's PgBouncer routes to (null: none / paused / unreachable). */
+  async routedTo(): Promise<string | null> {
+    try {
+      const rows = await this.bouncerAdmin('SHOW DATABASES');
+      const hosts = rows.filter((r) => r.name !== 'pgbouncer' && r.host && Number(r.paused ?? 0) === 0).map((r) => `${r.host}:${r.port}`);
+      const m = this.nodes.find((n) => hosts.includes(`${n.host}:${n.port}`));
+      return m ? m.name : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** A client of the proxy: the app role over verified TLS. */
+  proxyClient(user = 'app', password = 'app-password'): Client {
+    const c = new Client({ host: '127.0.0.1', port: this.bouncerPort, user, password, database: 'app', connectionTimeoutMillis: 5000, query_timeout: 40000, ssl: { ca: fs.readFileSync(this.ca.cert, 'utf8'), rejectUnauthorized: true } });
+    c.on('error', () => undefined);
+    return c;
+  }
+
   async teardown(): Promise<void> {
+    if (this.proxy && this.proxy.exitCode === null) {
+      try {
+        process.kill(-this.proxy.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
     for (const n of this.nodes) {
       if (n.proc && n.proc.exitCode === null) {
         try {

@@ -1,0 +1,364 @@
+/**
+ * The pgproxy agent: supervises PgBouncer, asks every node who is primary on
+ * a short interval, votes (core/vote.ts) and makes PgBouncer follow the vote:
+ *   primary known  → rewrite [databases] if it changed, RELOAD, RESUME;
+ *   no primary     → PAUSE (clients wait, bounded by query_wait_timeout), and
+ *                    route to an empty socket directory so that even a lost
+ *                    pause can never reach a wrong server.
+ * Each node is asked by its own loop, so a node that hangs (a dead container
+ * does not refuse connections) never delays the answers of the others; the
+ * vote runs whenever an answer changes and on every tick, over answers no
+ * older than `staleMs` (older ones count as timeouts).
+ * Every change of answer or decision is logged with its reason.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../core/log';
+import type { Member } from '../core/node-config';
+import type { ProxyConfig } from '../core/proxy-config';
+import type { AskResult } from '../core/node-answer';
+import { vote, VoteResult } from '../core/vote';
+import { renderAuthFile, renderPgbouncerIni, PgbouncerIniInput } from '../core/render-pgbouncer';
+import { scramVerifier } from '../core/scram';
+import type { Bouncer } from '../ports/bouncer';
+import { BouncerAdmin } from '../adapters/bouncer-admin';
+import { Supervisor } from './supervisor';
+import { lookupUser } from '../adapters/os-users';
+import { ensureCertificate } from '../adapters/tls-issuer';
+
+export type AskNode = (m: Member) => Promise<AskResult>;
+
+export interface ProxyState {
+  pid: number;
+  updatedAt: number;
+  primary: string | null;
+  route: { host: string; port: number } | null;
+  paused: boolean | null;
+  bouncerPid: number | null;
+  bouncerOk: boolean;
+  listenPort: number;
+  socketDir: string;
+  vote: { rule: string; reason: string } | null;
+}
+
+export interface ProxyAgentOptions {
+  config: ProxyConfig;
+  askNode: AskNode;
+  logger: Logger;
+  /** Answers older than this count as timeouts [default: sshTimeoutMs + 2 × poll interval]. */
+  staleMs?: number;
+  /** How long the first round may take before PgBouncer starts anyway [default: sshTimeoutMs + 500]. */
+  firstRoundMs?: number;
+}
+
+export const STATE_FILE = 'state.json';
+
+export function proxyPaths(home: string) {
+  return {
+    ini: path.join(home, 'pgbouncer.ini'),
+    authFile: path.join(home, 'userlist.txt'),
+    socketDir: path.join(home, 'run'),
+    noRouteDir: path.join(home, 'no-primary'),
+    tlsDir: path.join(home, 'tls'),
+    state: path.join(home, STATE_FILE),
+  };
+}
+
+interface Seen { r: AskResult; at: number; sig: string }
+
+function signature(r: AskResult): string {
+  if (r.kind !== 'ok') return r.kind;
+  const a = r.answer;
+  return `ok:${a.primary}:${a.role}:${a.timeline}:${a.upstream}`;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class ProxyAgent {
+  private readonly c: ProxyConfig;
+  private readonly log: Logger;
+  private readonly paths: ReturnType<typeof proxyPaths>;
+  private readonly sup: Supervisor;
+  private bouncer!: Bouncer;
+  private readonly seen = new Map<string, Seen>();
+  private running = false;
+  private loops: Promise<void>[] = [];
+  private tickTimer: NodeJS.Timeout | undefined;
+  private decided: VoteResult | null = null;
+  private applying = false;
+  private dirty = false;
+  /** What PgBouncer is known to do: undefined = unknown (e.g. just restarted). */
+  private applied: { primary: string | null; paused: boolean; bouncerPid: number } | undefined;
+  private iniInput!: Omit<PgbouncerIniInput, 'route'>;
+  private ids: { uid: number; gid: number } | undefined;
+  private lastState = '';
+
+  constructor(private readonly o: ProxyAgentOptions) {
+    this.c = o.config;
+    this.log = o.logger;
+    this.paths = proxyPaths(o.config.home);
+    this.sup = new Supervisor(o.logger);
+  }
+
+  private get staleMs(): number {
+    return this.o.staleMs ?? this.c.sshTimeoutMs + 2 * this.c.pollIntervalMs;
+  }
+
+  /** Prepares files, runs a first round, starts PgBouncer and the loops. */
+  async start(): Promise<void> {
+    this.running = true;
+    await this.prepareFiles();
+    for (const m of this.c.members) this.loops.push(this.memberLoop(m));
+    // first round: give every node one chance so PgBouncer starts with a route if there is one
+    const deadline = Date.now() + (this.o.firstRoundMs ?? this.c.sshTimeoutMs + 500);
+    while (Date.now() < deadline && this.seen.size < this.c.members.length) await sleep(25);
+    this.decide();
+    this.writeIni(this.decided?.primary ?? null);
+    this.sup.start({ name: 'pgbouncer', cmd: this.c.pgbouncerBin, args: [this.paths.ini], user: this.ids ? this.c.runUser : undefined, restart: 'always', stopSignal: 'SIGTERM', stopTimeoutMs: 5000 });
+    this.tickTimer = setInterval(() => this.tick(), this.c.pollIntervalMs);
+    this.tick();
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.log.info({ event: 'proxy-stop', signal }, `stopping (${signal})`);
+    if (signal === 'SIGINT') this.sup.signal('pgbouncer', 'SIGINT');
+    await this.sup.shutdown(['pgbouncer']);
+    await Promise.race([Promise.all(this.loops), sleep(this.c.sshTimeoutMs + 500)]);
+    this.writeState(false);
+  }
+
+  currentDecision(): VoteResult | null {
+    return this.decided;
+  }
+
+  private async prepareFiles(): Promise<void> {
+    const home = this.c.home;
+    this.ids = process.getuid?.() === 0 ? lookupUser(this.c.runUser) : undefined;
+    fs.mkdirSync(home, { recursive: true, mode: 0o750 });
+    for (const d of [this.paths.socketDir, this.paths.noRouteDir]) {
+      fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+      fs.chmodSync(d, 0o700);
+      if (this.ids) fs.chownSync(d, this.ids.uid, this.ids.gid);
+    }
+    if (this.ids) fs.chownSync(home, this.ids.uid, this.ids.gid);
+    let certFile = this.c.tlsCertFile;
+    let keyFile = this.c.tlsKeyFile;
+    if (!certFile || !keyFile) {
+      const issued = await ensureCertificate({
+        dir: this.paths.tlsDir, name: this.c.proxyName, altNames: [os.hostname(), 'localhost', '127.0.0.1'],
+        caCert: this.c.caCertFile, caKey: this.c.caKeyFile!, owner: this.ids,
+      });
+      this.log.info({ event: 'tls-certificate', changed: issued.changed, reason: issued.reason }, `client-facing certificate: ${issued.reason}`);
+      certFile = issued.cert;
+      keyFile = issued.key;
+    }
+    const adminPassword = this.c.adminPassword ?? randomBytes(24).toString('base64url');
+    if (!this.c.adminPassword) this.log.info({ event: 'admin-password' }, 'no PGSWARM_PROXY_ADMIN_PASSWORD: made a random one for this run (kept in memory; auth_file holds its SCRAM verifier)');
+    this.writeOwned(this.paths.authFile, renderAuthFile([
+      // PgBouncer logs in to the servers as auth_user by itself, so it needs this one in clear.
+      { user: this.c.authUser, secret: this.c.authPassword },
+      { user: this.c.adminUser, secret: scramVerifier(adminPassword, randomBytes(16)) },
+      { user: this.c.statsUser, secret: scramVerifier(this.c.statsPassword, randomBytes(16)) },
+    ]));
+    this.iniInput = {
+      listenAddr: this.c.listenAddr,
+      listenPort: this.c.listenPort,
+      unixSocketDir: this.paths.socketDir,
+      noRouteDir: this.paths.noRouteDir,
+      databases: this.c.databases,
+      authFile: this.paths.authFile,
+      authUser: this.c.authUser,
+      adminUser: this.c.adminUser,
+      statsUser: this.c.statsUser,
+      clientTlsCertFile: certFile,
+      clientTlsKeyFile: keyFile,
+      serverTlsCaFile: this.c.caCertFile,
+      poolMode: this.c.poolMode,
+      defaultPoolSize: this.c.defaultPoolSize,
+      maxClientConn: this.c.maxClientConn,
+      maxDbConnections: this.c.maxDbConnections,
+      queryWaitTimeoutSecs: this.c.queryWaitTimeoutSecs,
+      serverConnectTimeoutSecs: Math.max(1, Math.ceil(this.c.sshTimeoutMs / 1000)),
+      serverLoginRetrySecs: 1,
+      logConnections: false,
+    };
+    this.bouncer = new BouncerAdmin({ host: this.paths.socketDir, port: this.c.listenPort, user: this.c.adminUser, password: adminPassword, timeoutMs: 2000 });
+  }
+
+  private writeOwned(file: string, content: string): void {
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, content, { mode: 0o600 });
+    if (this.ids) fs.chownSync(tmp, this.ids.uid, this.ids.gid);
+    fs.renameSync(tmp, file);
+  }
+
+  private routeOf(primary: string | null): { host: string; port: number } | null {
+    const m = primary ? this.c.members.find((x) => x.name === primary) : undefined;
+    return m ? { host: m.host, port: m.port } : null;
+  }
+
+  /** Writes pgbouncer.ini when its content differs; returns whether it changed. */
+  private writeIni(primary: string | null): boolean {
+    const content = renderPgbouncerIni({ ...this.iniInput, route: this.routeOf(primary) });
+    let old = '';
+    try { old = fs.readFileSync(this.paths.ini, 'utf8'); } catch { /* first write */ }
+    if (old === content) return false;
+    this.writeOwned(this.paths.ini, content);
+    return true;
+  }
+
+  private async memberLoop(m: Member): Promise<void> {
+    while (this.running) {
+      const started = Date.now();
+      let r: AskResult;
+      try {
+        let t: NodeJS.Timeout | undefined;
+        r = await Promise.race([
+          this.o.askNode(m),
+          new Promise<AskResult>((res) => { t = setTimeout(() => res({ kind: 'timeout', detail: `no answer within ${this.c.sshTimeoutMs} ms` }), this.c.sshTimeoutMs + 250); }),
+        ]);
+        if (t) clearTimeout(t);
+      } catch (e) {
+        r = { kind: 'error', detail: (e as Error).message };
+      }
+      if (!this.running) return;
+      const sig = signature(r);
+      const prev = this.seen.get(m.name);
+      this.seen.set(m.name, { r, at: Date.now(), sig });
+      if (!prev || prev.sig !== sig) {
+        const detail = r.kind === 'ok' ? { primary: r.answer.primary, role: r.answer.role, timeline: r.answer.timeline, upstream: r.answer.upstream, reason: r.answer.reason } : { detail: r.detail };
+        const level = r.kind === 'ok' ? 'info' : 'warn';
+        this.log[level]({ event: 'node-answer', node: m.name, kind: r.kind, ...detail }, r.kind === 'ok' ? `${m.name} answers: primary=${r.answer.primary ?? 'none'}, role=${r.answer.role}` : `${m.name} ignored in the vote: ${r.kind}${'detail' in r && r.detail ? ` (${r.detail})` : ''}`);
+        this.decide();
+        this.kick();
+      }
+      await sleep(Math.max(0, this.c.pollIntervalMs - (Date.now() - started)));
+    }
+  }
+
+  private decide(): void {
+    const now = Date.now();
+    const answers: Record<string, AskResult> = {};
+    for (const m of this.c.members) {
+      const s = this.seen.get(m.name);
+      if (s) answers[m.name] = now - s.at > this.staleMs ? { kind: 'timeout', detail: `last answer ${now - s.at} ms old` } : s.r;
+    }
+    const v = vote(this.c.members.map((m) => m.name), answers);
+    const prev = this.decided;
+    this.decided = v;
+    if (!prev || prev.primary !== v.primary || prev.rule !== v.rule || prev.conflicts.join() !== v.conflicts.join()) {
+      const fields = { event: 'vote', primary: v.primary, previous: prev ? prev.primary : undefined, rule: v.rule, reason: v.reason, tally: v.tally, ignored: v.ignored, conflicts: v.conflicts };
+      if (v.conflicts.length) this.log.warn({ ...fields, event: 'split-brain' }, `several nodes claim primary (${[v.primary, ...v.conflicts].filter(Boolean).join(', ')}): ${v.reason}`);
+      else this.log.info(fields, v.primary ? `primary is ${v.primary}: ${v.reason}` : `no primary: ${v.reason}`);
+    }
+  }
+
+  private tick(): void {
+    if (!this.running) return;
+    this.decide();
+    const pid = this.sup.pid('pgbouncer') ?? -1;
+    if (this.applied && this.applied.bouncerPid !== pid) {
+      this.log.warn({ event: 'bouncer-restarted', pid }, 'PgBouncer restarted: re-applying the route and pause state');
+      this.applied = undefined;
+    }
+    this.kick();
+  }
+
+  /** Serialises reconciliation; a request during one run triggers another run. */
+  private kick(): void {
+    if (!this.running) return;
+    if (this.applying) { this.dirty = true; return; }
+    this.applying = true;
+    void (async () => {
+      try {
+        do {
+          this.dirty = false;
+          await this.reconcile();
+        } while (this.dirty && this.running);
+      } finally {
+        this.applying = false;
+      }
+    })();
+  }
+
+  private async reconcile(): Promise<void> {
+    const want = this.decided?.primary ?? null;
+    const pid = this.sup.pid('pgbouncer');
+    if (pid === undefined) { this.writeState(false); return; }
+    if (!fs.existsSync(path.join(this.paths.socketDir, `.s.PGSQL.${this.c.listenPort}`))) {
+      this.applied = undefined;
+      this.writeState(false);
+      return; // PgBouncer is still starting; the next tick applies the decision
+    }
+    const a = this.applied;
+    if (a && a.bouncerPid === pid && a.primary === want && a.paused === (want === null)) {
+      this.writeState(true);
+      return;
+    }
+    const reason = this.decided?.reason ?? 'first start';
+    try {
+      if (want !== null) {
+        const changed = this.writeIni(want);
+        if (changed || !a) {
+          await this.bouncer.reload();
+          if (changed) this.log.info({ event: 'repoint', primary: want, route: this.routeOf(want), reason }, `PgBouncer now routes to ${want}`);
+        }
+        if (!a || a.paused) {
+          const r = await this.bouncer.resume();
+          if (r === 'resumed') this.log.info({ event: 'resume', primary: want }, `resumed: clients go to ${want}`);
+        }
+        this.applied = { primary: want, paused: false, bouncerPid: pid };
+      } else {
+        if (!a || !a.paused) {
+          const r = await this.bouncer.pause(1000);
+          this.log.warn({ event: 'pause', state: r, reason }, `paused: no primary, clients wait (at most ${this.c.queryWaitTimeoutSecs} s): ${reason}`);
+        }
+        if (this.writeIni(null) || !a) {
+          await this.bouncer.reload();
+          this.log.info({ event: 'unroute', reason }, 'route removed while there is no primary');
+        }
+        this.applied = { primary: null, paused: true, bouncerPid: pid };
+      }
+      this.writeState(true);
+    } catch (e) {
+      this.applied = undefined;
+      this.log.warn({ event: 'bouncer-admin-failed', err: (e as Error).message, want }, `cannot apply the decision to PgBouncer yet: ${(e as Error).message}`);
+      this.writeState(false);
+    }
+  }
+
+  private writeState(bouncerOk: boolean): void {
+    const s: ProxyState = {
+      pid: process.pid,
+      updatedAt: Date.now(),
+      primary: this.applied?.primary ?? null,
+      route: this.routeOf(this.applied?.primary ?? null),
+      paused: this.applied ? this.applied.paused : null,
+      bouncerPid: this.sup.pid('pgbouncer') ?? null,
+      bouncerOk,
+      listenPort: this.c.listenPort,
+      socketDir: this.paths.socketDir,
+      vote: this.decided ? { rule: this.decided.rule, reason: this.decided.reason } : null,
+    };
+    const json = JSON.stringify(s);
+    const key = json.replace(/"updatedAt":\d+,/, '');
+    // rewrite at most once a second when nothing changed (keeps the health check's freshness test meaningful)
+    if (key === this.lastState && Date.now() - this.lastWrite < 1000) return;
+    this.lastState = key;
+    this.lastWrite = Date.now();
+    const tmp = `${this.paths.state}.tmp`;
+    try {
+      fs.writeFileSync(tmp, json + '\n', { mode: 0o644 });
+      fs.renameSync(tmp, this.paths.state);
+    } catch (e) {
+      this.log.warn({ event: 'state-file-failed', err: (e as Error).message }, 'cannot write the state file');
+    }
+  }
+
+  private lastWrite = 0;
+}

@@ -1,0 +1,53 @@
+import type { Client } from 'pg';
+
+/**
+ * Writes uniquely numbered rows through a client factory, one at a time every
+ * `everyMs`, and records every acknowledged id with its time. A failed or
+ * unacknowledged write is not counted; the connection is re-opened after an error.
+ */
+export class AckWriter {
+  acked: { id: number; at: number }[] = [];
+  errors: { at: number; message: string }[] = [];
+  private next = 1;
+  private stopped = false;
+  private done?: Promise<void>;
+
+  constructor(private readonly connect: () => Client, private readonly table = 'acks', private readonly everyMs = 50) {}
+
+  start(): void {
+    this.done = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    let c: Client | null = null;
+    while (!this.stopped) {
+      const id = this.next++;
+      try {
+        if (!c) {
+          c = this.connect();
+          await c.connect();
+        }
+        await c.query(`INSERT INTO ${this.table} (id) VALUES ($1)`, [id]);
+        this.acked.push({ id, at: Date.now() });
+      } catch (e) {
+        this.errors.push({ at: Date.now(), message: (e as Error).message });
+        const old = c;
+        c = null;
+        await old?.end().catch(() => undefined);
+      }
+      await new Promise((r) => setTimeout(r, this.everyMs));
+    }
+    await c?.end().catch(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.done;
+  }
+
+  /** First acknowledgement strictly after `t`. */
+  firstAckAfter(t: number): number | null {
+    const a = this.acked.find((x) => x.at > t);
+    return a ? a.at : null;
+  }
+}
