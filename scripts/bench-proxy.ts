@@ -9,6 +9,7 @@
  * 2) repeats the interleaved set (pgproxy, pgbouncer, direct per load) and the
  * summary uses the mean of the rounds. Ports 15620-15629.
  */
+import { machineInfo } from '../src/adapters/machine-info';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,13 +32,7 @@ const AUTH_PW = 'bench-auth-pw';
 
 interface RunResult { target: string; load: string; clients: number; tps: number; failed: number; aborted: number; processed: number; code: number | null }
 
-function machine() {
-  let osName = os.type();
-  try {
-    osName = /PRETTY_NAME="([^"]+)"/.exec(fs.readFileSync('/etc/os-release', 'utf8'))?.[1] ?? osName;
-  } catch { /* keep os.type() */ }
-  return { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memory_gb: Math.round(os.totalmem() / 2 ** 30 * 10) / 10, os: osName, kernel: os.release(), node: process.version };
-}
+const machine = machineInfo;
 
 async function pgbench(dir: string, caCert: string, port: number, args: string[], label: { target: string; load: string; clients: number }): Promise<RunResult> {
   const r = await childProcessRunner.run(`${PG_BIN}/pgbench`, ['-h', '127.0.0.1', '-p', String(port), '-U', 'app', '-n', '-M', 'simple', ...args, 'bench'], {

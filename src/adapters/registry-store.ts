@@ -77,6 +77,14 @@ export function registrySchemaSql(opts: SchemaOptions = {}): string[] {
       name text NOT NULL,
       used_at timestamptz NOT NULL DEFAULT now()
     )`,
+    // A planned switchover in progress: while this row's deadline is in the future, current-primary
+    // reports no primary, so the proxies PAUSE (clients wait) before the old primary is stopped.
+    `CREATE TABLE IF NOT EXISTS pgswarm.switchover (
+      id integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+      target text NOT NULL,
+      started_at timestamptz NOT NULL DEFAULT now(),
+      deadline timestamptz NOT NULL
+    )`,
     `CREATE OR REPLACE FUNCTION pgswarm.enroll(token text, public_key text) RETURNS bigint
       LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
       DECLARE

@@ -94,3 +94,15 @@ export function parseCurrentPrimary(text: string): CurrentPrimary | null {
     return null;
   }
 }
+
+/** A planned switchover hold read from the primary (pgswarm.switchover), if any. */
+export interface SwitchoverHold {
+  target: string;
+  deadline: string;
+}
+
+/** While a planned switchover is under way, report no primary: the proxies pause instead of routing. */
+export function applySwitchoverHold(r: CurrentPrimary, hold: SwitchoverHold | null): CurrentPrimary {
+  if (!hold || !r.primary) return r;
+  return { ...r, primary: null, reason: `planned switchover from ${r.primary} to ${hold.target} in progress (hold until ${hold.deadline}): reporting no primary so the proxies pause` };
+}

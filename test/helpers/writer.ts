@@ -6,13 +6,15 @@ import type { Client } from 'pg';
  * unacknowledged write is not counted; the connection is re-opened after an error.
  */
 export class AckWriter {
-  acked: { id: number; at: number }[] = [];
+  acked: { id: number; at: number; startedAt: number }[] = [];
   errors: { at: number; message: string }[] = [];
-  private next = 1;
+  private next: number;
   private stopped = false;
   private done?: Promise<void>;
 
-  constructor(private readonly connect: () => Client, private readonly table = 'acks', private readonly everyMs = 50) {}
+  constructor(private readonly connect: () => Client, private readonly table = 'acks', private readonly everyMs = 50, firstId = 1) {
+    this.next = firstId;
+  }
 
   start(): void {
     this.done = this.loop();
@@ -22,13 +24,14 @@ export class AckWriter {
     let c: Client | null = null;
     while (!this.stopped) {
       const id = this.next++;
+      const startedAt = Date.now();
       try {
         if (!c) {
           c = this.connect();
           await c.connect();
         }
         await c.query(`INSERT INTO ${this.table} (id) VALUES ($1)`, [id]);
-        this.acked.push({ id, at: Date.now() });
+        this.acked.push({ id, at: Date.now(), startedAt });
       } catch (e) {
         this.errors.push({ at: Date.now(), message: (e as Error).message });
         const old = c;
@@ -45,9 +48,9 @@ export class AckWriter {
     await this.done;
   }
 
-  /** First acknowledgement strictly after `t`. */
+  /** Time of the first acknowledgement of a write that was sent strictly after `t` (so a write in flight at `t` does not count). */
   firstAckAfter(t: number): number | null {
-    const a = this.acked.find((x) => x.at > t);
+    const a = this.acked.find((x) => x.startedAt > t);
     return a ? a.at : null;
   }
 }

@@ -4,6 +4,9 @@ import path from 'node:path';
 import { NodeCluster } from '../helpers/node-cluster';
 import { waitFor } from '../helpers/pg-tools';
 import { AckWriter } from '../helpers/writer';
+import { spawnSync } from 'node:child_process';
+
+const SWITCHOVER = path.resolve(__dirname, '..', '..', 'src', 'bin', 'pgswarm-switchover.js');
 
 // Three real pgnode agents and one real pgproxy (agent + PgBouncer), wired as in the stack:
 // the nodes ask the proxy who is primary; the proxy asks the nodes over SSH (enrolled key).
@@ -67,6 +70,26 @@ t.test('primary killed: writes resume through the same proxy address; the old pr
   t.ok(w.acked.length > 20);
   const afterFailover = w.acked.filter((a) => a.at > killedAt + rto);
   t.ok(afterFailover.every((a) => ids.has(a.id)), 'every write acknowledged after the failover is on the new primary');
+});
+
+t.test('planned switchover: the proxy pauses, switches, resumes: zero client errors, nothing lost', async (t) => {
+  const from = (await c.routedTo())!;
+  const target = c.nodes.find((n) => n.name !== from)!;
+  const w = new AckWriter(() => c.proxyClient(), 'acks', 50, 1_000_000);
+  w.start();
+  await waitFor('writes flowing', async () => w.acked.length > 10, 20000);
+  const r = spawnSync(process.execPath, [SWITCHOVER], { env: c.env(target), encoding: 'utf8', timeout: 180000 });
+  t.equal(r.status, 0, (r.stdout + r.stderr).slice(-1500));
+  await waitFor(`proxy routes to ${target.name}`, async () => (await c.routedTo()) === target.name, 30000);
+  const at = Date.now();
+  await waitFor('writes acknowledged after the switchover', async () => w.firstAckAfter(at), 30000);
+  await w.stop();
+  t.equal(w.errors.length, 0, `no client error (${w.errors.map((e) => e.message).slice(0, 3).join('; ')})`);
+  const ids = new Set((await c.query<{ id: string }>(target, 'SELECT id FROM acks')).map((x) => Number(x.id)));
+  t.equal(w.acked.filter((a) => !ids.has(a.id)).length, 0, 'every acknowledged write is on the new primary');
+  const old = c.nodes.find((n) => n.name === from)!;
+  await waitFor(`${from} back as a standby`, async () => (await c.inRecovery(old)) === true, 60000);
+  t.comment(`switchover output: ${r.stdout.trim()}`);
 });
 
 t.test('proxy restart: comes back with its enrolled key and serves again', async (t) => {

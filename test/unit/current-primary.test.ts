@@ -1,5 +1,5 @@
 import t from 'tap';
-import { currentPrimary, formatCurrentPrimary, parseCurrentPrimary, MemberView } from '../../src/core/current-primary';
+import { currentPrimary, applySwitchoverHold, formatCurrentPrimary, parseCurrentPrimary, MemberView } from '../../src/core/current-primary';
 
 const P = (name: string, timeline = 1): MemberView => ({ name, reachable: true, role: 'primary', timeline, lsn: '0/3000000', upstream: null, streaming: false });
 const S = (name: string, upstream: string | null, streaming = true, timeline = 1): MemberView => ({ name, reachable: true, role: 'standby', timeline, lsn: '0/3000000', upstream, streaming });
@@ -41,4 +41,14 @@ t.test('parse rejects garbage and inconsistent answers', async (t) => {
   for (const bad of ['', 'PRIMARY: n1', 'hello\n{}', 'PRIMARY: n1\nnot json', 'PRIMARY: n2\n{"primary":"n1","node":"n3","role":"standby"}', 'PRIMARY: n1\n{"primary":"n1","node":"n3","role":"king"}']) {
     t.equal(parseCurrentPrimary(bad), null, JSON.stringify(bad));
   }
+});
+
+t.test('a planned switchover hold reports no primary, with the reason', async (t) => {
+  const r = currentPrimary('n2', [P('n1'), S('n2', 'n1')]);
+  const held = applySwitchoverHold(r, { target: 'n2', deadline: '2026-01-01 00:00:30+00' });
+  t.equal(held.primary, null);
+  t.match(held.reason, /planned switchover from n1 to n2/);
+  t.same(applySwitchoverHold(r, null), r, 'no hold: unchanged');
+  const none = currentPrimary('n2', [D('n1'), S('n2', null, false)]);
+  t.same(applySwitchoverHold(none, { target: 'n2', deadline: 'x' }), none, 'nothing to hold without a primary');
 });
