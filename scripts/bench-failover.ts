@@ -24,7 +24,8 @@ function pct(xs: number[], p: number): number {
 
 async function main(): Promise<void> {
   const c = new NodeCluster('bench-failover', 15490 - 90); // ports 15401-15430 (lead's range), same as node tests: run alone
-  if (process.env.PGSWARM_SYNC_MODE) c.extraEnv.PGSWARM_SYNC_MODE = process.env.PGSWARM_SYNC_MODE;
+  // Any PGSWARM_* setting in the bench's environment is passed to the nodes (e.g. PGSWARM_RECONNECT_ATTEMPTS=1).
+  for (const [k, v] of Object.entries(process.env)) if (k.startsWith('PGSWARM_') && v !== undefined) c.extraEnv[k] = v;
   const cleanup = () => c.teardown();
   process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
   try {
@@ -73,6 +74,7 @@ async function main(): Promise<void> {
       bench: 'failover',
       where: 'loopback: 3 pgnode agents on 127.0.0.1-3, 1 pgproxy; kill -9 of the primary agent + postmaster + repmgrd',
       sync_mode: process.env.PGSWARM_SYNC_MODE ?? 'async',
+      node_settings: c.extraEnv,
       runs: runs.length,
       per_run: runs,
       p50_ms: pct(rtos, 50),

@@ -13,6 +13,25 @@ const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const PGNODE = path.join(ROOT, 'dist', 'src', 'bin', 'pgnode.js');
 export const PGPROXY = path.join(ROOT, 'dist', 'src', 'bin', 'pgproxy.js');
 
+/** Every process below `pid` (children, grandchildren, ...), from /proc. */
+export function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const walk = (p: number) => {
+    let kids: number[] = [];
+    try {
+      kids = fs.readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      kids = [];
+    }
+    for (const k of kids) {
+      out.push(k);
+      walk(k);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
 export interface TestNode {
   name: string;
   id: number;
@@ -118,9 +137,28 @@ export class NodeCluster {
     return n.exit!;
   }
 
-  /** SIGKILL the agent and every process of its group (postgres, repmgrd), as `docker kill` does. */
+  /**
+   * SIGKILL the agent and every process under it at once, as `docker kill` does to a
+   * container's cgroup. A process-group kill is not enough: PostgreSQL backends call
+   * setsid(), and a backend that outlives its postmaster by a few ms can still commit.
+   */
   async kill(n: TestNode): Promise<void> {
     if (!n.proc?.pid) return;
+    const all = descendants(n.proc.pid);
+    for (const pid of [n.proc.pid, ...all]) {
+      try {
+        process.kill(pid, 'SIGSTOP'); // freeze first, so nothing forks or commits while we collect
+      } catch {
+        /* gone */
+      }
+    }
+    for (const pid of [n.proc.pid, ...descendants(n.proc.pid), ...all]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
     try {
       process.kill(-n.proc.pid, 'SIGKILL');
     } catch {
