@@ -17,7 +17,10 @@ const SPEC: readonly SettingSpec[] = [
   { name: 'PGSWARM_REPMGR_USER', kind: 'string', default: 'repmgr', help: 'role used to probe members' },
   { name: 'PGSWARM_REPMGR_PASSWORD', kind: 'secret', required: true, help: 'its password' },
   { name: 'PGSWARM_CA_CERT_FILE', kind: 'path', required: true, help: 'cluster CA certificate' },
-  { name: 'PGSWARM_CONNECT_TIMEOUT_SECS', kind: 'int', default: '2', help: 'per-member probe timeout' },
+  { name: 'PGSWARM_CONNECT_TIMEOUT_SECS', kind: 'int', default: '2', help: 'unused here; kept so the node can pass its own settings' },
+  // Must stay well below the proxy's PGSWARM_SSH_TIMEOUT_MS: a dead container's address hangs instead of
+  // refusing (field notes pitfall 8), and every answer waits for the slowest member.
+  { name: 'PGSWARM_PROBE_TIMEOUT_MS', kind: 'duration-ms', default: '800', help: 'per-member probe timeout' },
 ];
 
 async function main(): Promise<number> {
@@ -38,7 +41,7 @@ async function main(): Promise<number> {
     process.stderr.write(`current-primary: invalid configuration:\n${e2.map((x) => `  - ${x}`).join('\n')}\n`);
     return EXIT_ERROR;
   }
-  const creds = { user: v.PGSWARM_REPMGR_USER as string, password: v.PGSWARM_REPMGR_PASSWORD as string, caFile: v.PGSWARM_CA_CERT_FILE as string, timeoutMs: (v.PGSWARM_CONNECT_TIMEOUT_SECS as number) * 1000 };
+  const creds = { user: v.PGSWARM_REPMGR_USER as string, password: v.PGSWARM_REPMGR_PASSWORD as string, caFile: v.PGSWARM_CA_CERT_FILE as string, timeoutMs: v.PGSWARM_PROBE_TIMEOUT_MS as number };
   const views = await Promise.all(members.map((m) => viewMember(m, members, creds)));
   let r = currentPrimary(v.PGSWARM_NODE_NAME as string, views);
   if (r.primary) {

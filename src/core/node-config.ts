@@ -1,4 +1,5 @@
 import { parseSettings, SettingSpec, Sources } from './settings';
+import { SyncMode, SYNC_MODES } from './sync-standbys';
 
 /** A cluster member as the other members and proxies reach it. */
 export interface Member {
@@ -56,6 +57,13 @@ export interface NodeConfig {
   authPassword?: string;
   keySyncIntervalMs: number;
   logLevel: string;
+  /** Zero-loss settings (docs/zero-loss.md). */
+  syncMode: SyncMode;
+  degradeAfterMs: number;
+  fenceAfterMs: number;
+  syncIntervalMs: number;
+  /** A referee that votes but holds no data (repmgr witness or our own), if any. */
+  witness?: Member;
 }
 
 const NAME_RE = /^[a-z][a-z0-9_-]{0,62}$/;
@@ -98,6 +106,11 @@ export const NODE_SETTINGS: readonly SettingSpec[] = [
   { name: 'PGSWARM_AUTH_USER', kind: 'string', default: 'pgswarm_auth', help: 'minimal role the proxies\' PgBouncer runs auth_query as' },
   { name: 'PGSWARM_AUTH_PASSWORD', kind: 'secret', help: 'its password; when set, the first primary creates the role and its lookup function' },
   { name: 'PGSWARM_KEY_SYNC_INTERVAL_MS', kind: 'duration-ms', default: '2000', help: 'how often the signed key registry is read and authorized_keys/known_hosts re-rendered' },
+  { name: 'PGSWARM_SYNC_MODE', kind: 'string', default: 'async', oneOf: SYNC_MODES, help: 'async: commits never wait for a standby; strict: a commit is acknowledged only once a standby flushed it, writes wait when none is there (nothing acknowledged is lost); degrade: like strict, but switches to async after PGSWARM_DEGRADE_AFTER_MS without a standby' },
+  { name: 'PGSWARM_DEGRADE_AFTER_MS', kind: 'duration-ms', default: '10000', help: 'degrade mode: how long writes wait without a streaming standby before switching to asynchronous (logged loudly)' },
+  { name: 'PGSWARM_FENCE_AFTER_MS', kind: 'duration-ms', default: '6000', help: 'a primary that cannot reach a majority of members, witness and proxies for this long stops PostgreSQL (0 = never on lost majority)' },
+  { name: 'PGSWARM_SYNC_INTERVAL_MS', kind: 'duration-ms', default: '500', help: 'tick of the synchronous-standby, standby-history and fencing loop' },
+  { name: 'PGSWARM_WITNESS', kind: 'string', help: 'a witness (referee without data) counted in votes: name@host:port' },
   { name: 'PGSWARM_LOG_LEVEL', kind: 'string', default: 'info', oneOf: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], help: 'log level' },
 ];
 
@@ -117,11 +130,10 @@ export function parseEndpoint(s: string): Endpoint | string {
   return { host: m[1], port: Number(m[2]) };
 }
 
-/** Pure: every problem in one list; a config only when there are none. */
-export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: string[] } {
-  const { values: v, errors } = parseSettings(NODE_SETTINGS, src);
+/** PGSWARM_PEERS entries as members; malformed and duplicate entries are added to `errors`. */
+export function parseMembers(list: readonly string[] | undefined, errors: string[]): Member[] {
   const members: Member[] = [];
-  for (const p of (v.PGSWARM_PEERS as string[] | undefined) ?? []) {
+  for (const p of list ?? []) {
     const m = parseMember(p);
     if (typeof m === 'string') errors.push(`PGSWARM_PEERS: ${m}`);
     else members.push(m);
@@ -129,6 +141,14 @@ export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: st
   const names = members.map((m) => m.name);
   const dup = names.filter((n, i) => names.indexOf(n) !== i);
   if (dup.length) errors.push(`PGSWARM_PEERS: duplicate node names: ${[...new Set(dup)].join(', ')}`);
+  return members;
+}
+
+/** Pure: every problem in one list; a config only when there are none. */
+export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: string[] } {
+  const { values: v, errors, origin } = parseSettings(NODE_SETTINGS, src);
+  const members = parseMembers(v.PGSWARM_PEERS as string[] | undefined, errors);
+  const names = members.map((m) => m.name);
   const proxies: Endpoint[] = [];
   for (const p of (v.PGSWARM_PROXIES as string[] | undefined) ?? []) {
     const e = parseEndpoint(p);
@@ -152,6 +172,25 @@ export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: st
     if (s && !/^[a-z_][a-z0-9_]{0,62}$/.test(s)) errors.push(`${u}: must be a plain lower-case identifier`);
   }
   if (v.PGSWARM_SIGNING_KEY && !v.PGSWARM_VERIFY_KEY) errors.push('PGSWARM_VERIFY_KEY: required when PGSWARM_SIGNING_KEY is set');
+  const mode = v.PGSWARM_SYNC_MODE as SyncMode | undefined;
+  let witness: Member | undefined;
+  if (v.PGSWARM_WITNESS) {
+    const w = parseMember(v.PGSWARM_WITNESS as string);
+    if (typeof w === 'string') errors.push(`PGSWARM_WITNESS: ${w}`);
+    else if (names.includes(w.name)) errors.push(`PGSWARM_WITNESS: ${w.name} is also a data node in PGSWARM_PEERS; a witness holds no data and must have its own name`);
+    else if (members.some((m) => m.host === w.host && m.port === w.port)) errors.push(`PGSWARM_WITNESS: ${w.host}:${w.port} is the address of a data node`);
+    else witness = w;
+  }
+  if (mode && mode !== 'async' && members.length) {
+    if (members.length < 2) errors.push(`PGSWARM_SYNC_MODE: ${mode} needs at least two data nodes in PGSWARM_PEERS (a commit must wait for a standby)`);
+    else if (members.length === 2 && !v.PGSWARM_WITNESS) errors.push(`PGSWARM_SYNC_MODE: ${mode} with two data nodes needs a witness (PGSWARM_WITNESS): without one, neither node can tell a dead peer from a partition, so a failover could lose acknowledged commits or leave two primaries`);
+  }
+  if (mode !== 'degrade' && origin.PGSWARM_DEGRADE_AFTER_MS && origin.PGSWARM_DEGRADE_AFTER_MS !== 'default') errors.push(`PGSWARM_DEGRADE_AFTER_MS: only meaningful with PGSWARM_SYNC_MODE=degrade (it is ${mode ?? 'unset'}); remove it or choose degrade`);
+  if (mode === 'degrade' && (v.PGSWARM_DEGRADE_AFTER_MS as number) <= 0) errors.push('PGSWARM_DEGRADE_AFTER_MS: must be above 0 (degrading at once is async mode: say PGSWARM_SYNC_MODE=async)');
+  const fenceAfter = v.PGSWARM_FENCE_AFTER_MS as number | undefined;
+  const ct = v.PGSWARM_CONNECT_TIMEOUT_SECS as number | undefined;
+  if (fenceAfter !== undefined && fenceAfter > 0 && ct !== undefined && fenceAfter < 2 * ct * 1000) errors.push(`PGSWARM_FENCE_AFTER_MS: ${fenceAfter} ms is shorter than two probe rounds (2 x PGSWARM_CONNECT_TIMEOUT_SECS = ${2 * ct * 1000} ms): one slow round would fence a healthy primary`);
+  if ((v.PGSWARM_SYNC_INTERVAL_MS as number) < 100) errors.push('PGSWARM_SYNC_INTERVAL_MS: must be at least 100');
   if (errors.length || !self) return { errors };
   const home = v.PGSWARM_HOME as string;
   const pgBinDir = (v.PGSWARM_PG_BINDIR as string | undefined) ?? '';
@@ -197,6 +236,11 @@ export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: st
       authUser: v.PGSWARM_AUTH_USER as string,
       authPassword: v.PGSWARM_AUTH_PASSWORD as string | undefined,
       logLevel: v.PGSWARM_LOG_LEVEL as string,
+      syncMode: mode ?? 'async',
+      degradeAfterMs: v.PGSWARM_DEGRADE_AFTER_MS as number,
+      fenceAfterMs: fenceAfter ?? 0,
+      syncIntervalMs: v.PGSWARM_SYNC_INTERVAL_MS as number,
+      witness,
     },
   };
 }

@@ -3,7 +3,7 @@
  * env < --config JSON file < env, secrets via NAME_FILE; every error at once.
  */
 import { parseSettings, SettingSpec, Sources } from './settings';
-import { Member, parseMember } from './node-config';
+import { Member, parseMembers } from './node-config';
 
 export interface ProxyConfig {
   proxyName: string;
@@ -66,7 +66,7 @@ export const PROXY_SETTINGS: readonly SettingSpec[] = [
   { name: 'PGSWARM_PROXY_ADMIN_USER', kind: 'string', default: 'pgswarm_proxy_admin', check: userCheck, help: 'the agent\'s own admin console user (the only admin)' },
   { name: 'PGSWARM_PROXY_ADMIN_PASSWORD', kind: 'secret', help: 'password of the admin user [default: random, made at start, never stored in clear]' },
   { name: 'PGSWARM_POLL_INTERVAL_MS', kind: 'duration-ms', default: '500', help: 'how often every node is asked current-primary' },
-  { name: 'PGSWARM_SSH_TIMEOUT_MS', kind: 'duration-ms', default: '1500', help: 'timeout of one SSH connect or one current-primary call' },
+  { name: 'PGSWARM_SSH_TIMEOUT_MS', kind: 'duration-ms', default: '2500', help: 'timeout of one SSH connect or one current-primary call' },
   { name: 'PGSWARM_SSH_USER', kind: 'string', default: 'postgres', help: 'account on the nodes that holds the proxy\'s restricted key' },
   { name: 'PGSWARM_QUERY_WAIT_TIMEOUT_SECS', kind: 'int', default: '30', help: 'longest a client waits while there is no primary (PgBouncer query_wait_timeout); then a clear error' },
   { name: 'PGSWARM_PROXY_POOL_MODE', kind: 'string', default: 'transaction', oneOf: ['session', 'transaction'], help: 'PgBouncer pool_mode' },
@@ -82,15 +82,7 @@ export const PROXY_SETTINGS: readonly SettingSpec[] = [
 
 export function parseProxyConfig(src: Sources): { config?: ProxyConfig; errors: string[] } {
   const { values: v, errors } = parseSettings(PROXY_SETTINGS, src);
-  const members: Member[] = [];
-  for (const p of (v.PGSWARM_PEERS as string[] | undefined) ?? []) {
-    const m = parseMember(p);
-    if (typeof m === 'string') errors.push(`PGSWARM_PEERS: ${m}`);
-    else members.push(m);
-  }
-  const names = members.map((m) => m.name);
-  const dup = names.filter((n, i) => names.indexOf(n) !== i);
-  if (dup.length) errors.push(`PGSWARM_PEERS: duplicate node names: ${[...new Set(dup)].join(', ')}`);
+  const members = parseMembers(v.PGSWARM_PEERS as string[] | undefined, errors);
   if (v.PGSWARM_PEERS && (v.PGSWARM_PEERS as string[]).length === 0) errors.push('PGSWARM_PEERS: at least one node is needed');
   for (const d of (v.PGSWARM_PROXY_DATABASES as string[] | undefined) ?? []) {
     if (!/^(\*|[A-Za-z_][A-Za-z0-9_$-]{0,62})$/.test(d)) errors.push(`PGSWARM_PROXY_DATABASES: "${d}" is not a database name or *`);

@@ -22,6 +22,8 @@ export interface RepmgrConfInput {
   serviceCommand: (verb: 'start' | 'stop' | 'restart' | 'reload') => string;
   sshOptions: string;
   priority?: number;
+  /** Run by repmgrd on the elected node before it promotes; non-zero vetoes (docs/zero-loss.md). */
+  failoverValidationCommand?: string;
 }
 
 /** The libpq conninfo others use to reach this node: TLS with full verification, never plaintext. */
@@ -55,6 +57,13 @@ export function renderRepmgrConf(i: RepmgrConfInput): string {
     ['primary_visibility_consensus', false],
     // Field notes pitfall 3: an unconditional 5 s sleep after partitions.
     ['standby_disconnect_on_failover', false],
+    ...(i.failoverValidationCommand
+      ? ([
+          ['failover_validation_command', `${i.failoverValidationCommand} %n %a %v %t`],
+          // After a veto, elect again after 2 s, not repmgr's default 15 s.
+          ['election_rerun_interval', 2],
+        ] as [string, string | number][])
+      : []),
     ['promote_check_interval', 1],
     ['promote_check_timeout', 30],
     ['primary_follow_timeout', 30],

@@ -12,6 +12,7 @@ import { syncKeys, KeySyncState, SelfKeys } from './key-sync';
 import { pgClientConfig } from '../adapters/pg-connect';
 import { probePeer } from '../adapters/peer-probe';
 import { childProcessRunner } from '../adapters/child-process-runner';
+import { zeroLossExtras, composeExtras } from './zero-loss';
 
 /**
  * The SSH side of a node: its own host and client keys (generated here, never
@@ -68,7 +69,12 @@ async function connectPrimary(ctx: NodeContext): Promise<Client | null> {
   return null;
 }
 
+/** Every layer's hooks: SSH identity first (sshd must run before peers ask), then zero-loss. */
 export function nodeExtras(ctx: NodeContext): NodeExtras {
+  return composeExtras(sshExtras(ctx), zeroLossExtras(ctx));
+}
+
+function sshExtras(ctx: NodeContext): NodeExtras {
   const { cfg } = ctx;
   if (!cfg.verifyKey) {
     ctx.log.warn({ event: 'ssh-disabled' }, 'PGSWARM_VERIFY_KEY not set: sshd, the key registry and proxy enrollment are off');

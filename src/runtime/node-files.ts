@@ -67,6 +67,7 @@ export function renderConfigFiles(ctx: NodeContext, tls: { cert: string; key: st
     promoteCommand: `${ctx.selfCmd('pgnode-hook')} --socket ${paths.ctlSocket} --repmgr ${ctx.repmgrBin} promote`,
     followCommand: `${ctx.selfCmd('pgnode-hook')} --socket ${paths.ctlSocket} --repmgr ${ctx.repmgrBin} follow %n`,
     serviceCommand: (v) => ctl(v),
+    failoverValidationCommand: `${ctx.selfCmd('pgnode-validate')} --config ${paths.confDir}/validate.json`,
     sshOptions: `-q -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${paths.sshDir}/known_hosts -o IdentitiesOnly=yes -i ${paths.sshDir}/id_ed25519 -p ${cfg.self.sshPort} -o ConnectTimeout=${cfg.connectTimeoutSecs}`,
   }), 0o644);
   // Secrets for the run user's tools: a libpq passfile and the repmgr password for current-primary.

@@ -327,7 +327,7 @@ pidfile = ${d}/pgbouncer.pid
       PGSWARM_JOIN_TOKEN_FILE: tokenFile,
       PGSWARM_VERIFY_KEY: this.signing.publicKey,
       PGSWARM_POLL_INTERVAL_MS: '300',
-      PGSWARM_SSH_TIMEOUT_MS: '1500',
+      PGSWARM_SSH_TIMEOUT_MS: '2500',
       PGSWARM_QUERY_WAIT_TIMEOUT_SECS: '30',
       PGSWARM_LOG_LEVEL: 'info',
     };

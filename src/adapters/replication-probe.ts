@@ -1,0 +1,69 @@
+import type { Client } from 'pg';
+import type { Member } from '../core/node-config';
+import type { ReplicationRow } from '../core/sync-standbys';
+import type { PeerLsn } from '../core/promotion-guard';
+import { withPg } from './pg-connect';
+import type { ProbeCreds } from './peer-probe';
+
+/** This node's replication state, read through one local connection. */
+export interface LocalReplication {
+  inRecovery: boolean;
+  timeline: number;
+  /** Standby: WAL received and flushed here. Primary: current WAL position. */
+  receivedLsn: string | null;
+  replayedLsn: string | null;
+  receiverStatus: string | null;
+  senderHost: string | null;
+  senderPort: number | null;
+  synchronousStandbyNames: string;
+  /** The primary's pg_stat_replication (empty on a standby). */
+  replication: ReplicationRow[];
+}
+
+const LOCAL_SQL = `
+SELECT pg_is_in_recovery() AS in_recovery,
+       CASE WHEN pg_is_in_recovery()
+            THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint()))
+            ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline,
+       CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn()::text ELSE pg_current_wal_lsn()::text END AS received_lsn,
+       pg_last_wal_replay_lsn()::text AS replayed_lsn,
+       (SELECT status FROM pg_stat_wal_receiver) AS receiver_status,
+       (SELECT sender_host FROM pg_stat_wal_receiver) AS sender_host,
+       (SELECT sender_port FROM pg_stat_wal_receiver) AS sender_port,
+       current_setting('synchronous_standby_names') AS ssn`;
+
+export const REPLICATION_SQL = `SELECT application_name AS name, state, sync_state, flush_lsn::text AS flush_lsn, replay_lsn::text AS replay_lsn FROM pg_stat_replication`;
+
+interface ReplRow { name: string; state: string | null; sync_state: string | null; flush_lsn: string | null; replay_lsn: string | null }
+
+export function toReplicationRows(rows: ReplRow[]): ReplicationRow[] {
+  return rows.map((r) => ({ name: r.name, state: r.state, syncState: r.sync_state, flushLsn: r.flush_lsn, replayLsn: r.replay_lsn }));
+}
+
+export async function readLocalReplication(c: Client): Promise<LocalReplication> {
+  const r = (await c.query(LOCAL_SQL)).rows[0] as Record<string, unknown>;
+  const inRecovery = r.in_recovery as boolean;
+  const replication = inRecovery ? [] : toReplicationRows((await c.query(REPLICATION_SQL)).rows as ReplRow[]);
+  return {
+    inRecovery,
+    timeline: Number(r.timeline),
+    receivedLsn: (r.received_lsn as string | null) ?? null,
+    replayedLsn: (r.replayed_lsn as string | null) ?? null,
+    receiverStatus: (r.receiver_status as string | null) ?? null,
+    senderHost: (r.sender_host as string | null) ?? null,
+    senderPort: r.sender_port === null || r.sender_port === undefined ? null : Number(r.sender_port),
+    synchronousStandbyNames: String(r.ssn ?? ''),
+    replication,
+  };
+}
+
+/** A peer's role, timeline and received LSN for the promotion guard and the fast follow (short timeout). */
+export async function probePeerLsn(m: Member, c: ProbeCreds): Promise<PeerLsn & { timeline?: number }> {
+  try {
+    const t = { host: m.host, port: m.port, user: c.user, password: c.password, database: 'postgres', caFile: c.caFile, timeoutMs: c.timeoutMs };
+    const r = await withPg(t, async (cl) => (await cl.query(LOCAL_SQL)).rows[0] as Record<string, unknown>);
+    return { name: m.name, reachable: true, inRecovery: r.in_recovery as boolean, receivedLsn: (r.received_lsn as string | null) ?? null, timeline: Number(r.timeline) };
+  } catch (e) {
+    return { name: m.name, reachable: false, error: (e as Error).message };
+  }
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+import fs from 'node:fs';
+import { parseSettings, SettingSpec } from '../core/settings';
+import { parseMember, Member } from '../core/node-config';
+import { SYNC_MODES, SyncMode } from '../core/sync-standbys';
+import { mayPromote, GuardDecision } from '../core/promotion-guard';
+import { parseHistory } from '../core/standby-history';
+import { loadSources } from '../adapters/load-sources';
+import { probePeerLsn } from '../adapters/replication-probe';
+import { sendControl } from '../runtime/control-server';
+
+/**
+ * repmgr's failover_validation_command: may this node, just elected by
+ * repmgrd, be promoted? Probes every other data member (short timeouts),
+ * reads this standby's history (run/standby-history.json), applies the
+ * promotion guard (src/core/promotion-guard.ts) and exits 0 to allow, 1 to
+ * veto; the decision and its reason go to the node's log. Any doubt
+ * (bad configuration, own server unreachable) is a veto.
+ * Usage: pgnode-validate --config FILE [%n %a %v %t]
+ */
+const SPEC: readonly SettingSpec[] = [
+  { name: 'PGSWARM_NODE_NAME', kind: 'string', required: true, help: 'this node' },
+  { name: 'PGSWARM_PEERS', kind: 'list', required: true, help: 'every data node name@host:port[:sshport]' },
+  { name: 'PGSWARM_REPMGR_USER', kind: 'string', default: 'repmgr', help: 'role used to probe members' },
+  { name: 'PGSWARM_REPMGR_PASSWORD', kind: 'secret', required: true, help: 'its password' },
+  { name: 'PGSWARM_CA_CERT_FILE', kind: 'path', required: true, help: 'cluster CA certificate' },
+  { name: 'PGSWARM_CONNECT_TIMEOUT_SECS', kind: 'int', default: '2', help: 'per-member probe timeout' },
+  { name: 'PGSWARM_SYNC_MODE', kind: 'string', default: 'async', oneOf: SYNC_MODES, help: 'synchronous mode' },
+  { name: 'PGSWARM_HISTORY_FILE', kind: 'path', required: true, help: 'the standby history kept by the node agent' },
+  { name: 'PGSWARM_CTL_SOCKET', kind: 'path', help: 'the node agent\'s control socket (for logging)' },
+  { name: 'PGSWARM_PROMOTE_FRESH_MS', kind: 'duration-ms', default: '15000', help: 'how old the last look at the primary may be for the only-synchronous rule' },
+];
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const ci = argv.indexOf('--config');
+  const repmgrArgs = ci >= 0 ? [...argv.slice(0, ci), ...argv.slice(ci + 2)] : argv;
+  const { sources, errors } = loadSources(ci >= 0 ? argv.slice(ci, ci + 2) : []);
+  if (!sources) {
+    process.stderr.write(`pgnode-validate: veto: ${errors.join('; ')}\n`);
+    return 1;
+  }
+  const { values: v, errors: e2 } = parseSettings(SPEC, sources);
+  const members: Member[] = [];
+  for (const p of (v.PGSWARM_PEERS as string[]) ?? []) {
+    const m = parseMember(p);
+    if (typeof m === 'string') e2.push(`PGSWARM_PEERS: ${m}`);
+    else members.push(m);
+  }
+  const name = v.PGSWARM_NODE_NAME as string;
+  const self = members.find((m) => m.name === name);
+  if (!e2.length && !self) e2.push(`PGSWARM_PEERS: ${name} is not in the list`);
+  const socket = v.PGSWARM_CTL_SOCKET as string | undefined;
+  const report = async (d: GuardDecision, extra: Record<string, unknown>) => {
+    const line = { event: 'promotion-guard', allow: d.allow, rule: d.rule, repmgr: repmgrArgs, ...extra, msg: `${d.allow ? 'promotion allowed' : 'PROMOTION VETOED'}: ${d.reason}` };
+    process.stderr.write(`pgnode-validate: ${line.msg}\n`);
+    if (socket) await sendControl(socket, `log ${JSON.stringify(line)}`, 3000).catch(() => undefined);
+  };
+  if (e2.length || !self) {
+    await report({ allow: false, rule: 'bad-config', reason: `invalid configuration: ${e2.join('; ')}` }, {});
+    return 1;
+  }
+  const creds = { user: v.PGSWARM_REPMGR_USER as string, password: v.PGSWARM_REPMGR_PASSWORD as string, caFile: v.PGSWARM_CA_CERT_FILE as string, timeoutMs: (v.PGSWARM_CONNECT_TIMEOUT_SECS as number) * 1000 };
+  const [me, ...peers] = await Promise.all([self, ...members.filter((m) => m !== self)].map((m) => probePeerLsn(m, creds)));
+  if (!me.reachable || !me.inRecovery) {
+    await report({ allow: false, rule: 'self-not-standby', reason: me.reachable ? `${name} is not in recovery` : `${name} cannot reach its own server: ${me.error ?? ''}` }, {});
+    return 1;
+  }
+  let historyText = '';
+  try {
+    historyText = fs.readFileSync(v.PGSWARM_HISTORY_FILE as string, 'utf8');
+  } catch {
+    historyText = '';
+  }
+  const history = historyText ? parseHistory(historyText) : null;
+  const d = mayPromote({
+    mode: v.PGSWARM_SYNC_MODE as SyncMode,
+    self: name,
+    selfReceivedLsn: me.receivedLsn,
+    peers: peers.map((p) => (p.reachable ? { name: p.name, reachable: true as const, inRecovery: p.inRecovery, receivedLsn: p.receivedLsn } : { name: p.name, reachable: false as const, error: p.error })),
+    history,
+    now: Date.now(),
+    freshMs: v.PGSWARM_PROMOTE_FRESH_MS as number,
+  });
+  await report(d, { lsn: me.receivedLsn, peers: peers.map((p) => (p.reachable ? { name: p.name, inRecovery: p.inRecovery, lsn: p.receivedLsn } : { name: p.name, reachable: false })), history });
+  return d.allow ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    process.stderr.write(`pgnode-validate: veto: ${e.message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,55 @@
+/**
+ * Should a primary fence itself (stop PostgreSQL, so no client can write)?
+ * Voters: every data member, every witness and every proxy; this node counts
+ * itself. A primary that reaches fewer than a majority of them for longer
+ * than fenceAfterMs fences: the other side may be electing a new primary.
+ * A primary that sees another member running as primary on a newer timeline
+ * fences at once: the cluster has moved on without it.
+ */
+
+export interface FenceInput {
+  /** Data members, this node included. */
+  dataMembers: number;
+  witnesses: number;
+  proxies: number;
+  reachablePeers: number;
+  reachableWitnesses: number;
+  reachableProxies: number;
+  /** How long the majority has been out of reach (ms); 0 when it is reachable now. */
+  majorityLostForMs: number;
+  /** 0 disables fencing on lost majority (never the newer-primary rule). */
+  fenceAfterMs: number;
+  /** A reachable member running as primary on a newer timeline than ours, if any. */
+  newerPrimary: string | null;
+}
+
+export interface FenceDecision {
+  fence: boolean;
+  majority: boolean;
+  reachable: number;
+  total: number;
+  need: number;
+  rule: string;
+  reason: string;
+}
+
+export function quorum(i: Pick<FenceInput, 'dataMembers' | 'witnesses' | 'proxies' | 'reachablePeers' | 'reachableWitnesses' | 'reachableProxies'>): { reachable: number; total: number; need: number; majority: boolean } {
+  const total = i.dataMembers + i.witnesses + i.proxies;
+  const reachable = 1 + i.reachablePeers + i.reachableWitnesses + i.reachableProxies;
+  const need = Math.floor(total / 2) + 1;
+  return { reachable, total, need, majority: reachable >= need };
+}
+
+export function decideFence(i: FenceInput): FenceDecision {
+  const q = quorum(i);
+  const seen = `${q.reachable} of ${q.total} voters reachable (this node, ${i.reachablePeers}/${i.dataMembers - 1} peers, ${i.reachableWitnesses}/${i.witnesses} witnesses, ${i.reachableProxies}/${i.proxies} proxies; ${q.need} needed)`;
+  if (i.newerPrimary) {
+    return { fence: true, ...q, rule: 'newer-primary', reason: `${i.newerPrimary} runs as primary on a newer timeline: the cluster moved on without this node; fencing now so it can rejoin as a standby` };
+  }
+  if (q.majority) return { fence: false, ...q, rule: 'majority', reason: seen };
+  if (i.fenceAfterMs <= 0) return { fence: false, ...q, rule: 'fencing-off', reason: `majority lost (${seen}) but fencing is off (PGSWARM_FENCE_AFTER_MS=0)` };
+  if (i.majorityLostForMs < i.fenceAfterMs) {
+    return { fence: false, ...q, rule: 'grace', reason: `majority lost for ${i.majorityLostForMs} ms (${seen}); fencing after ${i.fenceAfterMs} ms` };
+  }
+  return { fence: true, ...q, rule: 'majority-lost', reason: `majority lost for ${i.majorityLostForMs} ms (${seen}), limit ${i.fenceAfterMs} ms: the others may be promoting a new primary; stopping PostgreSQL so no client can write here` };
+}
