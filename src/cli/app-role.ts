@@ -1,0 +1,57 @@
+/**
+ * The application role. The proxies' auth_query refuses superusers (by
+ * design), so clients connect as a plain login role that owns POSTGRES_DB.
+ * `up`/`deploy` make sure it exists, through `psql` inside the primary's
+ * container over TLS (verify-full against the cluster CA). Only a SCRAM
+ * verifier of its password leaves this machine, never the password.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { scramVerifier } from '../core/scram';
+import { CliContext, CliError, writeLocal } from './context';
+import { DEFAULT_NODES } from './cluster-secrets';
+import { observeNode } from './status';
+
+export const APP_USER = 'app';
+export const APP_PASSWORD_FILE = 'app.password';
+
+export function ensureAppPasswordFile(dir: string): string {
+  const p = path.join(dir, APP_PASSWORD_FILE);
+  if (!fs.existsSync(p)) writeLocal(dir, APP_PASSWORD_FILE, randomBytes(24).toString('base64url'));
+  return fs.readFileSync(p, 'utf8').trim();
+}
+
+const sqlLit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+const sqlId = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+/** Pure: the statements that create or update the application role and hand it the database. */
+export function appRoleSql(user: string, verifier: string, database: string): string {
+  return [
+    `DO $do$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = ${sqlLit(user)}) THEN CREATE ROLE ${sqlId(user)} LOGIN; END IF; END $do$;`,
+    `ALTER ROLE ${sqlId(user)} WITH LOGIN NOSUPERUSER NOCREATEROLE NOREPLICATION PASSWORD ${sqlLit(verifier)};`,
+    `ALTER DATABASE ${sqlId(database)} OWNER TO ${sqlId(user)};`,
+    `GRANT ALL ON SCHEMA public TO ${sqlId(user)};`,
+  ].join('\n');
+}
+
+/** Runs SQL as the superuser inside the primary's container; returns psql's output. */
+export async function primarySql(ctx: CliContext, sql: string, database: string): Promise<string> {
+  for (const n of DEFAULT_NODES) {
+    const o = await observeNode(ctx, n);
+    if (!o.containerId || o.cp?.role !== 'primary') continue;
+    const script = 'PGPASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")" exec "$PGSWARM_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -At '
+      + `"host=$PGSWARM_NODE_NAME port=5432 dbname=$1 user=\${POSTGRES_USER:-postgres} sslmode=verify-full sslrootcert=$PGSWARM_CA_CERT_FILE connect_timeout=5" -c "$2"`;
+    const r = await ctx.docker.exec(o.containerId, ['sh', '-c', script, 'psql', database, sql], { timeoutMs: 30000 });
+    if (r.code !== 0) throw new CliError(`SQL on ${n} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+    return r.stdout;
+  }
+  throw new CliError('no node reports itself primary');
+}
+
+export async function ensureAppRole(ctx: CliContext): Promise<void> {
+  const pw = ensureAppPasswordFile(ctx.dir);
+  const db = ctx.env.POSTGRES_DB || 'app';
+  await primarySql(ctx, appRoleSql(APP_USER, scramVerifier(pw, randomBytes(16)), db), db);
+  ctx.err(`[app] role ${APP_USER} owns database ${db} (password in ${path.join(ctx.dir, APP_PASSWORD_FILE)})`);
+}
