@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 import { parseSettings, SettingSpec } from '../core/settings';
 import { parseMember, Member } from '../core/node-config';
-import { currentPrimary, applySwitchoverHold, SwitchoverHold, formatCurrentPrimary, EXIT_ERROR, EXIT_NO_PRIMARY, EXIT_PRIMARY } from '../core/current-primary';
+import { formatCurrentPrimary, EXIT_ERROR, EXIT_NO_PRIMARY, EXIT_PRIMARY } from '../core/current-primary';
 import { loadSources } from '../adapters/load-sources';
-import { viewMember } from '../adapters/peer-probe';
-import { withPg } from '../adapters/pg-connect';
+import { probeCurrentPrimary } from '../adapters/current-primary-probe';
 
 /**
  * current-primary: prints `PRIMARY: <name>` and a JSON line. It is the proxy
@@ -42,15 +41,7 @@ async function main(): Promise<number> {
     return EXIT_ERROR;
   }
   const creds = { user: v.PGSWARM_REPMGR_USER as string, password: v.PGSWARM_REPMGR_PASSWORD as string, caFile: v.PGSWARM_CA_CERT_FILE as string, timeoutMs: v.PGSWARM_PROBE_TIMEOUT_MS as number };
-  const views = await Promise.all(members.map((m) => viewMember(m, members, creds)));
-  let r = currentPrimary(v.PGSWARM_NODE_NAME as string, views);
-  if (r.primary) {
-    const m = members.find((x) => x.name === r.primary)!;
-    const hold = await withPg({ host: m.host, port: m.port, user: creds.user, password: creds.password, database: 'postgres', caFile: creds.caFile, timeoutMs: creds.timeoutMs },
-      async (c) => (await c.query("SELECT target, deadline::text AS deadline FROM pgswarm.switchover WHERE deadline > now()")).rows[0] as SwitchoverHold | undefined)
-      .catch(() => undefined); // no registry schema: no hold
-    r = applySwitchoverHold(r, hold ?? null);
-  }
+  const r = await probeCurrentPrimary(v.PGSWARM_NODE_NAME as string, members, creds);
   process.stdout.write(formatCurrentPrimary(r));
   return r.primary ? EXIT_PRIMARY : EXIT_NO_PRIMARY;
 }

@@ -12,6 +12,8 @@ import { syncKeys, KeySyncState, SelfKeys } from './key-sync';
 import { pgClientConfig } from '../adapters/pg-connect';
 import { probePeer } from '../adapters/peer-probe';
 import { childProcessRunner } from '../adapters/child-process-runner';
+import { probeCurrentPrimary } from '../adapters/current-primary-probe';
+import { formatCurrentPrimary, renderAnswerScript } from '../core/current-primary';
 import { zeroLossExtras, composeExtras } from './zero-loss';
 
 /**
@@ -36,7 +38,52 @@ export function sshPaths(ctx: NodeContext) {
 
 /** The forced command for proxy keys: absolute path, fixed arguments, nothing from the caller. */
 export function currentPrimaryCommand(ctx: NodeContext): string {
-  return `${ctx.selfCmd('current-primary')} --config ${ctx.paths.confDir}/current-primary.json`;
+  return `/bin/sh ${ctx.paths.confDir}/current-primary.sh`;
+}
+
+export const ANSWER_REFRESH_MS = 1000;
+export const ANSWER_MAX_AGE_SECS = 4;
+
+/**
+ * Keeps this node's current-primary answer fresh in run/current-primary.txt (once a
+ * second, each member probed with a short timeout), so the proxies' forced command is a
+ * `cat`, not a Node.js start per ask.
+ */
+function startAnswerLoop(ctx: NodeContext): () => void {
+  const file = path.join(ctx.paths.runDir, 'current-primary.txt');
+  const creds = { user: ctx.cfg.replUser, password: ctx.cfg.replPassword, caFile: ctx.cfg.caCertFile, timeoutMs: 800 };
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let last = '';
+  const tick = async () => {
+    try {
+      const r = await probeCurrentPrimary(ctx.cfg.nodeName, ctx.cfg.members, creds);
+      writeIfChangedOrTouch(file, formatCurrentPrimary(r));
+      if (r.primary !== last) ctx.log.info({ event: 'current-primary', primary: r.primary, reason: r.reason }, `current primary: ${r.primary ?? 'none'} (${r.reason})`);
+      last = r.primary ?? '';
+    } catch (e) {
+      ctx.log.warn({ event: 'current-primary-failed', err: (e as Error).message }, 'could not compute the current primary');
+    }
+  };
+  const loop = () => {
+    if (stopped) return;
+    const started = Date.now();
+    void tick().finally(() => {
+      if (!stopped) timer = setTimeout(loop, Math.max(0, ANSWER_REFRESH_MS - (Date.now() - started)));
+    });
+  };
+  loop();
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+  };
+}
+
+/** Writes atomically; rewrites even when unchanged, so the file's age says the answer is fresh. */
+function writeIfChangedOrTouch(file: string, content: string): void {
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, content, { mode: 0o644 });
+  fs.renameSync(tmp, file);
 }
 
 async function unlockAccount(ctx: NodeContext): Promise<void> {
@@ -87,6 +134,7 @@ function sshExtras(ctx: NodeContext): NodeExtras {
   const state = new KeySyncState();
   let schemaApplied = false;
   const files = new AtomicFileWriter();
+  let stopAnswers: (() => void) | undefined;
 
   const tick = async () => {
     const c = await connectPrimary(ctx).catch(() => null);
@@ -126,6 +174,8 @@ function sshExtras(ctx: NodeContext): NodeExtras {
 
   return {
     beforeDecide: async () => {
+      writeIfChanged(path.join(ctx.paths.confDir, 'current-primary.sh'), renderAnswerScript(path.join(ctx.paths.runDir, 'current-primary.txt'), cfg.nodeName, ANSWER_MAX_AGE_SECS), 0o755, { uid: 0, gid: 0 });
+      stopAnswers = startAnswerLoop(ctx);
       // The ssh dir is root-owned: the postgres user can read its client key but cannot add keys or rewrite known_hosts.
       fs.mkdirSync(sp.dir, { recursive: true, mode: 0o755 });
       fs.chownSync(sp.dir, 0, 0);
@@ -151,6 +201,7 @@ function sshExtras(ctx: NodeContext): NodeExtras {
     onStop: async () => {
       stopped = true;
       if (timer) clearTimeout(timer);
+      stopAnswers?.();
     },
   };
 }

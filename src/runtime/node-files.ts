@@ -14,7 +14,9 @@ import { ensureCertificate } from '../adapters/tls-issuer';
  */
 export async function prepareFiles(ctx: NodeContext): Promise<void> {
   const { cfg, paths, owner } = ctx;
+  // The volume root is root-owned: the postgres user must not be able to swap the root-owned ssh/ or conf/ dirs.
   fs.mkdirSync(paths.home, { recursive: true, mode: 0o755 });
+  fs.chownSync(paths.home, 0, 0);
   fs.chmodSync(paths.home, 0o755);
   for (const d of [paths.confDir]) {
     fs.mkdirSync(d, { recursive: true, mode: 0o755 });

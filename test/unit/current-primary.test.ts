@@ -52,3 +52,33 @@ t.test('a planned switchover hold reports no primary, with the reason', async (t
   const none = currentPrimary('n2', [D('n1'), S('n2', null, false)]);
   t.same(applySwitchoverHold(none, { target: 'n2', deadline: 'x' }), none, 'nothing to hold without a primary');
 });
+
+t.test('the forced-command script serves a fresh answer and refuses a stale one', async (t) => {
+  const { execFileSync, spawnSync } = await import('node:child_process');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { renderAnswerScript } = await import('../../src/core/current-primary');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'answer-'));
+  const file = path.join(dir, 'current-primary.txt');
+  const script = path.join(dir, 'cp.sh');
+  fs.writeFileSync(script, renderAnswerScript(file, 'n2', 4));
+  const missing = spawnSync('/bin/sh', [script], { encoding: 'utf8', env: { SSH_ORIGINAL_COMMAND: 'cat /etc/shadow' } });
+  t.equal(missing.status, 3);
+  const p = parseCurrentPrimary(missing.stdout);
+  t.ok(p, 'a well-formed answer even when there is none');
+  t.equal(p!.primary, null);
+  t.match(p!.reason, /missing or older than 4 s/);
+  const fresh = currentPrimary('n2', [P('n1'), S('n2', 'n1')]);
+  fs.writeFileSync(file, formatCurrentPrimary(fresh));
+  const ok = spawnSync('/bin/sh', [script], { encoding: 'utf8' });
+  t.equal(ok.status, 0);
+  t.same(parseCurrentPrimary(ok.stdout), fresh);
+  const old = new Date(Date.now() - 10000);
+  fs.utimesSync(file, old, old);
+  const stale = spawnSync('/bin/sh', [script], { encoding: 'utf8' });
+  t.equal(stale.status, 3, 'a stale answer is not served');
+  t.equal(parseCurrentPrimary(stale.stdout)!.primary, null);
+  t.throws(() => renderAnswerScript("/tmp/x'; rm -rf /", 'n', 4));
+  void execFileSync;
+});
