@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 import fs from 'node:fs';
+import { promises as dns } from 'node:dns';
 import { isIP } from 'node:net';
 import type { Endpoint, Member } from '../core/node-config';
 import type { ProxyAnswer } from '../core/decide-role';
@@ -30,7 +31,15 @@ export async function askProxy(p: Endpoint, o: AskProxyOptions): Promise<ProxyAn
   try {
     await c.connect();
     const r = await c.query('SHOW DATABASES');
-    const { primary } = primaryFromShowDatabases(r.rows as BouncerDbRow[], o.members);
+    const addrs = new Map<string, string[]>();
+    await Promise.all(o.members.map(async (m) => {
+      try {
+        addrs.set(m.name, (await dns.lookup(m.host, { all: true })).map((a) => a.address));
+      } catch {
+        addrs.set(m.name, []);
+      }
+    }));
+    const { primary } = primaryFromShowDatabases(r.rows as BouncerDbRow[], o.members, addrs);
     return primary ? { proxy: label, status: 'primary', primary } : { proxy: label, status: 'no-primary' };
   } catch (e) {
     return { proxy: label, status: 'unreachable', error: (e as Error).message };

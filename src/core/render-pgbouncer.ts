@@ -135,6 +135,7 @@ export function renderPgbouncerIni(i: PgbouncerIniInput): string {
     `server_connect_timeout = ${i.serverConnectTimeoutSecs}`,
     `server_login_retry = ${i.serverLoginRetrySecs}`,
     'dns_max_ttl = 1',
+    'dns_nxdomain_ttl = 1', // swarm DNS drops a task's name while it restarts: do not cache that for 15 s
     'ignore_startup_parameters = extra_float_digits',
     `log_connections = ${i.logConnections ? 1 : 0}`,
     `log_disconnections = ${i.logConnections ? 1 : 0}`,

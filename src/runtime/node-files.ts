@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { NodeContext } from './node-context';
 import { writeIfChanged } from './node-context';
@@ -26,7 +27,10 @@ export async function prepareFiles(ctx: NodeContext): Promise<void> {
     fs.chownSync(d, owner.uid, owner.gid);
     fs.chmodSync(d, 0o700);
   }
-  const names = [...new Set([cfg.nodeName, cfg.self.host, 'localhost', '127.0.0.1'])];
+  // The container's own addresses too: the proxies route by address (PgBouncer's DNS cache can keep a
+  // restarted task's old address), and verify-full then checks the address against the certificate.
+  const addrs = Object.values(os.networkInterfaces()).flat().filter((a) => a && !a.internal && a.family === 'IPv4').map((a) => a!.address);
+  const names = [...new Set([cfg.nodeName, cfg.self.host, 'localhost', '127.0.0.1', ...addrs])];
   const tls = await ensureCertificate({ dir: paths.tlsDir, name: cfg.nodeName, altNames: names, caCert: cfg.caCertFile, caKey: cfg.caKeyFile, owner });
   ctx.log.info({ event: 'tls', changed: tls.changed, names }, `TLS certificate: ${tls.reason}`);
   renderConfigFiles(ctx, tls);

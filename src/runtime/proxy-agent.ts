@@ -12,6 +12,7 @@
  * Every change of answer or decision is logged with its reason.
  */
 import fs from 'node:fs';
+import { promises as dns } from 'node:dns';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -90,7 +91,7 @@ export class ProxyAgent {
   private applying = false;
   private dirty = false;
   /** What PgBouncer is known to do: undefined = unknown (e.g. just restarted). */
-  private applied: { primary: string | null; paused: boolean; bouncerPid: number } | undefined;
+  private applied: { primary: string | null; paused: boolean; bouncerPid: number; host?: string } | undefined;
   private iniInput!: Omit<PgbouncerIniInput, 'route'>;
   private ids: { uid: number; gid: number } | undefined;
   private lastState = '';
@@ -197,9 +198,27 @@ export class ProxyAgent {
     fs.renameSync(tmp, file);
   }
 
+  /** Last resolved address per member: PgBouncer is given addresses, not names (its DNS cache kept a restarted task's old address in the swarm). */
+  private resolved = new Map<string, string>();
+
+  private async resolve(name: string | null): Promise<void> {
+    const m = name ? this.c.members.find((x) => x.name === name) : undefined;
+    if (!m) return;
+    try {
+      const a = await Promise.race([
+        dns.lookup(m.host),
+        new Promise<never>((_, rej) => setTimeout(() => rej(new Error('dns timeout')), 1000)),
+      ]);
+      if (this.resolved.get(m.name) !== a.address) this.log.info({ event: 'resolved', member: m.name, host: m.host, address: a.address }, `${m.name} is at ${a.address}`);
+      this.resolved.set(m.name, a.address);
+    } catch (e) {
+      this.log.debug({ event: 'resolve-failed', member: m.name, err: (e as Error).message }, 'cannot resolve');
+    }
+  }
+
   private routeOf(primary: string | null): { host: string; port: number } | null {
     const m = primary ? this.c.members.find((x) => x.name === primary) : undefined;
-    return m ? { host: m.host, port: m.port } : null;
+    return m ? { host: this.resolved.get(m.name) ?? m.host, port: m.port } : null;
   }
 
   /** Writes pgbouncer.ini when its content differs; returns whether it changed. */
@@ -296,7 +315,9 @@ export class ProxyAgent {
       return; // PgBouncer is still starting; the next tick applies the decision
     }
     const a = this.applied;
-    if (a && a.bouncerPid === pid && a.primary === want && a.paused === (want === null)) {
+    await this.resolve(want);
+    const addrChanged = want !== null && a?.primary === want && a.host !== this.routeOf(want)?.host;
+    if (a && a.bouncerPid === pid && a.primary === want && a.paused === (want === null) && !addrChanged) {
       this.writeState(true);
       return;
     }
@@ -312,7 +333,7 @@ export class ProxyAgent {
           const r = await this.bouncer.resume();
           if (r === 'resumed') this.log.info({ event: 'resume', primary: want }, `resumed: clients go to ${want}`);
         }
-        this.applied = { primary: want, paused: false, bouncerPid: pid };
+        this.applied = { primary: want, paused: false, bouncerPid: pid, host: this.routeOf(want)?.host };
       } else {
         if (!a || !a.paused) {
           const r = await this.bouncer.pause(1000);
@@ -322,7 +343,7 @@ export class ProxyAgent {
           await this.bouncer.reload();
           this.log.info({ event: 'unroute', reason }, 'route removed while there is no primary');
         }
-        this.applied = { primary: null, paused: true, bouncerPid: pid };
+        this.applied = { primary: null, paused: true, bouncerPid: pid, host: undefined };
       }
       this.writeState(true);
     } catch (e) {

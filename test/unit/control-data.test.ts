@@ -23,4 +23,7 @@ t.test('which member a PgBouncer routes to', async (t) => {
   t.equal(primaryFromShowDatabases([row('app', 'pgnode1'), row('x', 'pgnode2')], members).primary, null, 'split routing');
   t.equal(primaryFromShowDatabases([row('app', 'elsewhere')], members).primary, null, 'unknown target');
   t.equal(primaryFromShowDatabases([row('app', 'pgnode1', 6000)], members).primary, null, 'wrong port');
+  const addrs = new Map([['n1', ['10.0.0.5']], ['n2', ['10.0.0.7']]]);
+  t.equal(primaryFromShowDatabases([row('app', '10.0.0.7')], members, addrs).primary, 'n2', 'routed by address');
+  t.equal(primaryFromShowDatabases([row('app', '10.0.0.9')], members, addrs).primary, null, 'an address no member has');
 });
