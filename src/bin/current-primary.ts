@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseSettings, SettingSpec } from '../core/settings';
+import { PROBE_SETTINGS } from '../core/probe-settings';
 import { parseMember, Member } from '../core/node-config';
 import { formatCurrentPrimary, EXIT_ERROR, EXIT_NO_PRIMARY, EXIT_PRIMARY } from '../core/current-primary';
 import { loadSources } from '../adapters/load-sources';
@@ -11,12 +12,7 @@ import { probeCurrentPrimary } from '../adapters/current-primary-probe';
  * and extra arguments are ignored. Exit 0 = primary found, 3 = none, 2 = error.
  */
 const SPEC: readonly SettingSpec[] = [
-  { name: 'PGSWARM_NODE_NAME', kind: 'string', required: true, help: 'this node' },
-  { name: 'PGSWARM_PEERS', kind: 'list', required: true, help: 'every data node name@host:port[:sshport]' },
-  { name: 'PGSWARM_REPMGR_USER', kind: 'string', default: 'repmgr', help: 'role used to probe members' },
-  { name: 'PGSWARM_REPMGR_PASSWORD', kind: 'secret', required: true, help: 'its password' },
-  { name: 'PGSWARM_CA_CERT_FILE', kind: 'path', required: true, help: 'cluster CA certificate' },
-  { name: 'PGSWARM_CONNECT_TIMEOUT_SECS', kind: 'int', default: '2', help: 'unused here; kept so the node can pass its own settings' },
+  ...PROBE_SETTINGS,
   // Must stay well below the proxy's PGSWARM_SSH_TIMEOUT_MS: a dead container's address hangs instead of
   // refusing (field notes pitfall 8), and every answer waits for the slowest member.
   { name: 'PGSWARM_PROBE_TIMEOUT_MS', kind: 'duration-ms', default: '800', help: 'per-member probe timeout' },

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import { parseSettings, SettingSpec } from '../core/settings';
+import { PROBE_SETTINGS } from '../core/probe-settings';
 import { parseMember, Member } from '../core/node-config';
 import { SYNC_MODES, SyncMode } from '../core/sync-standbys';
 import { mayPromote, GuardDecision } from '../core/promotion-guard';
@@ -19,12 +20,7 @@ import { sendControl } from '../runtime/control-server';
  * Usage: pgnode-validate --config FILE [%n %a %v %t]
  */
 const SPEC: readonly SettingSpec[] = [
-  { name: 'PGSWARM_NODE_NAME', kind: 'string', required: true, help: 'this node' },
-  { name: 'PGSWARM_PEERS', kind: 'list', required: true, help: 'every data node name@host:port[:sshport]' },
-  { name: 'PGSWARM_REPMGR_USER', kind: 'string', default: 'repmgr', help: 'role used to probe members' },
-  { name: 'PGSWARM_REPMGR_PASSWORD', kind: 'secret', required: true, help: 'its password' },
-  { name: 'PGSWARM_CA_CERT_FILE', kind: 'path', required: true, help: 'cluster CA certificate' },
-  { name: 'PGSWARM_CONNECT_TIMEOUT_SECS', kind: 'int', default: '2', help: 'per-member probe timeout' },
+  ...PROBE_SETTINGS,
   { name: 'PGSWARM_SYNC_MODE', kind: 'string', default: 'async', oneOf: SYNC_MODES, help: 'synchronous mode' },
   { name: 'PGSWARM_HISTORY_FILE', kind: 'path', required: true, help: 'the standby history kept by the node agent' },
   { name: 'PGSWARM_CTL_SOCKET', kind: 'path', help: 'the node agent\'s control socket (for logging)' },

