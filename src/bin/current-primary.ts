@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseSettings, SettingSpec } from '../core/settings';
 import { PROBE_SETTINGS } from '../core/probe-settings';
-import { parseMember, Member } from '../core/node-config';
+import { parseMembers } from '../core/node-config';
 import { formatCurrentPrimary, EXIT_ERROR, EXIT_NO_PRIMARY, EXIT_PRIMARY } from '../core/current-primary';
 import { loadSources } from '../adapters/load-sources';
 import { probeCurrentPrimary } from '../adapters/current-primary-probe';
@@ -26,12 +26,7 @@ async function main(): Promise<number> {
     return EXIT_ERROR;
   }
   const { values: v, errors: e2 } = parseSettings(SPEC, sources);
-  const members: Member[] = [];
-  for (const p of (v.PGSWARM_PEERS as string[]) ?? []) {
-    const m = parseMember(p);
-    if (typeof m === 'string') e2.push(`PGSWARM_PEERS: ${m}`);
-    else members.push(m);
-  }
+  const members = parseMembers(v.PGSWARM_PEERS as string[] | undefined, e2);
   if (e2.length) {
     process.stderr.write(`current-primary: invalid configuration:\n${e2.map((x) => `  - ${x}`).join('\n')}\n`);
     return EXIT_ERROR;

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import { parseSettings, SettingSpec } from '../core/settings';
 import { PROBE_SETTINGS } from '../core/probe-settings';
-import { parseMember, Member } from '../core/node-config';
+import { parseMembers } from '../core/node-config';
 import { SYNC_MODES, SyncMode } from '../core/sync-standbys';
 import { mayPromote, GuardDecision } from '../core/promotion-guard';
 import { parseHistory } from '../core/standby-history';
@@ -37,12 +37,7 @@ async function main(): Promise<number> {
     return 1;
   }
   const { values: v, errors: e2 } = parseSettings(SPEC, sources);
-  const members: Member[] = [];
-  for (const p of (v.PGSWARM_PEERS as string[]) ?? []) {
-    const m = parseMember(p);
-    if (typeof m === 'string') e2.push(`PGSWARM_PEERS: ${m}`);
-    else members.push(m);
-  }
+  const members = parseMembers(v.PGSWARM_PEERS as string[] | undefined, e2);
   const name = v.PGSWARM_NODE_NAME as string;
   const self = members.find((m) => m.name === name);
   if (!e2.length && !self) e2.push(`PGSWARM_PEERS: ${name} is not in the list`);
