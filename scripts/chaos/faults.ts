@@ -1,0 +1,74 @@
+/** Faults injected into one stack's containers (docker CLI, dockerode, nsenter + iptables). */
+import { ChaosStack, run, sleep } from './swarm';
+
+export async function dockerKill(s: ChaosStack, container: string, signal = 'KILL'): Promise<void> {
+  await s.docker.api.getContainer(container).kill({ signal });
+}
+
+/** SIGKILL of the postmaster only, inside the container: the node's agent restarts it (crash recovery). */
+export async function killPostmaster(s: ChaosStack, container: string): Promise<string> {
+  const r = await s.docker.exec(container, ['sh', '-c', 'p=$(head -1 "${PGDATA:-/var/lib/pgswarm/data}/postmaster.pid") && kill -9 "$p" && echo "$p"'], { timeoutMs: 10000 });
+  if (r.code !== 0) throw new Error(`kill postmaster: ${r.stderr || r.stdout}`);
+  return r.stdout.trim();
+}
+
+const networkName = (s: ChaosStack) => `${s.stack}_db`;
+
+export interface Partition {
+  method: string;
+  heal: () => Promise<void>;
+}
+
+/**
+ * Cuts a container off the stack's overlay network. First `docker network
+ * disconnect` (then `connect` to heal); when the engine refuses that for a
+ * Swarm task, iptables DROP on the container's overlay interface inside its
+ * network namespace (nsenter), which keeps its address, as a real partition does.
+ */
+export async function partition(s: ChaosStack, container: string): Promise<Partition> {
+  const net = networkName(s);
+  const d = await run('docker', ['network', 'disconnect', net, container], process.env, 30000);
+  if (d.code === 0) {
+    return {
+      method: 'docker network disconnect',
+      heal: async () => {
+        const c = await run('docker', ['network', 'connect', net, container], process.env, 30000);
+        if (c.code !== 0) throw new Error(`docker network connect: ${c.stderr.trim()}`);
+      },
+    };
+  }
+  const info = await s.docker.api.getContainer(container).inspect();
+  const ip = (info.NetworkSettings.Networks as Record<string, { IPAddress: string }>)[net]?.IPAddress;
+  const pid = info.State.Pid;
+  if (!ip || !pid) throw new Error(`partition: no address on ${net} or no pid (disconnect said: ${d.stderr.trim()})`);
+  const addrs = await run('nsenter', ['-t', String(pid), '-n', 'ip', '-o', '-4', 'addr', 'show'], process.env, 10000);
+  const iface = addrs.stdout.split('\n').find((l) => l.includes(` ${ip}/`))?.split(/\s+/)[1];
+  if (!iface) throw new Error(`partition: interface of ${ip} not found: ${addrs.stdout}`);
+  const rules = [['INPUT', '-i'], ['OUTPUT', '-o']];
+  for (const [chain, dir] of rules) {
+    const r = await run('nsenter', ['-t', String(pid), '-n', 'iptables', '-I', chain, dir, iface, '-j', 'DROP'], process.env, 10000);
+    if (r.code !== 0) throw new Error(`iptables: ${r.stderr.trim()}`);
+  }
+  return {
+    method: `iptables DROP on ${iface} in the container's netns (docker network disconnect refused: ${d.stderr.trim().slice(0, 120)})`,
+    heal: async () => {
+      for (const [chain, dir] of rules) await run('nsenter', ['-t', String(pid), '-n', 'iptables', '-D', chain, dir, iface, '-j', 'DROP'], process.env, 10000);
+    },
+  };
+}
+
+export async function setCpus(container: string, cpus: string): Promise<void> {
+  const r = await run('docker', ['update', '--cpus', cpus, container], process.env, 30000);
+  if (r.code !== 0) throw new Error(`docker update --cpus ${cpus}: ${r.stderr.trim()}`);
+}
+
+/** cgroup freeze (docker pause) for ms, then thaw. */
+export async function freeze(s: ChaosStack, container: string, ms: number): Promise<void> {
+  const c = s.docker.api.getContainer(container);
+  await c.pause();
+  try {
+    await sleep(ms);
+  } finally {
+    await c.unpause();
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * The chaos suite's handle on one deployed stack: the real `pgswarm` CLI for
+ * deploy/down, dockerode for tasks, containers, exec and faults.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DockerClient } from '../../src/adapters/docker';
+
+export const ROOT = path.resolve(__dirname, '..', '..', '..');
+const CLI = path.join(ROOT, 'dist', 'src', 'bin', 'pgswarm.js');
+export const NODES = ['pgnode1', 'pgnode2', 'pgnode3'];
+export const PROXIES = ['pgproxy1', 'pgproxy2'];
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export interface RunOut {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 600000): Promise<RunOut> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (process.env.PGSWARM_CHAOS_VERBOSE) process.stderr.write(d);
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+export interface Roles {
+  primary: string | null;
+  byNode: Record<string, string>;
+  containers: Record<string, string>;
+}
+
+export class ChaosStack {
+  readonly docker = new DockerClient();
+  readonly dir: string;
+  env: NodeJS.ProcessEnv;
+
+  constructor(readonly stack: string, readonly port: number, readonly port2: number, deployEnv: Record<string, string>) {
+    this.dir = `/tmp/pgswarm-chaos-${stack}`;
+    this.env = { ...process.env, PGSWARM_PORT: String(port), PGSWARM_PORT2: String(port2), PGSWARM_IMAGE_PREFIX: process.env.PGSWARM_IMAGE_PREFIX || 'pgswarm-chaos', ...deployEnv };
+  }
+
+  /** Environment for the next deploy (sync mode etc.); unset keys are removed. */
+  setDeployEnv(deployEnv: Record<string, string | undefined>): void {
+    for (const [k, v] of Object.entries(deployEnv)) {
+      if (v === undefined) delete this.env[k];
+      else this.env[k] = v;
+    }
+  }
+
+  cli(args: string[], timeoutMs = 600000): Promise<RunOut> {
+    return run(process.execPath, [CLI, ...args, '--stack', this.stack, '--dir', this.dir], this.env, timeoutMs);
+  }
+
+  /** `pgswarm up --no-build`: secrets (kept between deploys), deploy, wait healthy, app role. */
+  async up(timeoutSecs = 420): Promise<RunOut> {
+    return this.cli(['up', '--no-build', '--timeout', String(timeoutSecs)], (timeoutSecs + 120) * 1000);
+  }
+
+  /** docker stack deploy without waiting (the early-kill scenario). */
+  async deployNoWait(): Promise<RunOut> {
+    return this.cli(['deploy'], 120000);
+  }
+
+  async down(volumes: boolean): Promise<RunOut> {
+    const r = await this.cli(volumes ? ['down', '--volumes'] : ['down'], 300000);
+    // stack rm returns before the containers are gone; wait for them (volumes are in use until then)
+    for (let i = 0; i < 120; i++) {
+      const cs = await this.docker.stackContainers(this.stack).catch(() => []);
+      if (cs.length === 0) break;
+      await sleep(1000);
+    }
+    if (volumes) {
+      for (const v of await this.docker.stackVolumes(this.stack)) await this.docker.removeVolume(v).catch(() => undefined);
+    }
+    return r;
+  }
+
+  secret(name: string): string {
+    return fs.readFileSync(path.join(this.dir, name), 'utf8').trim();
+  }
+
+  async container(service: string): Promise<string | undefined> {
+    const { task } = await this.docker.runningTask(this.stack, service);
+    return task?.state === 'running' ? task.containerId : undefined;
+  }
+
+  /** Each node's role from `current-primary` inside its container. */
+  async roles(): Promise<Roles> {
+    const byNode: Record<string, string> = {};
+    const containers: Record<string, string> = {};
+    const claims = new Set<string>();
+    await Promise.all(NODES.map(async (n) => {
+      const id = await this.container(n).catch(() => undefined);
+      if (!id) {
+        byNode[n] = 'down';
+        return;
+      }
+      containers[n] = id;
+      const r = await this.docker.exec(id, ['current-primary'], { timeoutMs: 8000 }).catch(() => null);
+      const m = r ? /^PRIMARY: (\S+)/m.exec(r.stdout) : null;
+      const j = r ? r.stdout.split('\n').find((l) => l.startsWith('{')) : undefined;
+      let role = 'unknown';
+      try {
+        role = j ? JSON.parse(j).role : 'unknown';
+      } catch {
+        /* keep unknown */
+      }
+      byNode[n] = role;
+      if (m && m[1] !== 'none') claims.add(m[1]);
+    }));
+    return { primary: claims.size === 1 ? [...claims][0] : null, byNode, containers };
+  }
+
+  /** psql as the superuser inside a node's own container (over TLS to itself). */
+  async nodeSql(container: string, sql: string, database = 'app', timeoutMs = 30000): Promise<string> {
+    const script = 'PGPASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")" exec "$PGSWARM_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -At '
+      + '"host=$PGSWARM_NODE_NAME port=5432 dbname=$1 user=${POSTGRES_USER:-postgres} sslmode=verify-full sslrootcert=$PGSWARM_CA_CERT_FILE connect_timeout=5" -c "$2"';
+    const x = await this.docker.exec(container, ['sh', '-c', script, 'psql', database, sql], { timeoutMs });
+    if (x.code !== 0) throw new Error(`psql: ${(x.stderr || x.stdout).trim().slice(0, 300)}${x.timedOut ? ' (timed out)' : ''}`);
+    return x.stdout;
+  }
+
+  /**
+   * Healthy for a chaos run: one primary, two standbys that stream to it, both
+   * proxies' containers healthy. Returns a reason when not.
+   */
+  async whyNotHealthy(): Promise<string | null> {
+    const r = await this.roles();
+    if (!r.primary) return `no single primary: ${JSON.stringify(r.byNode)}`;
+    const standbys = Object.values(r.byNode).filter((x) => x === 'standby').length;
+    if (r.byNode[r.primary] !== 'primary' || standbys !== 2) return `roles ${JSON.stringify(r.byNode)}`;
+    const streaming = await this.nodeSql(r.containers[r.primary], "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'", 'postgres', 10000).catch((e) => `error ${(e as Error).message}`);
+    if (streaming.trim() !== '2') return `primary ${r.primary}: ${streaming.trim()} standbys streaming`;
+    for (const p of PROXIES) {
+      const { task, health } = await this.docker.runningTask(this.stack, p);
+      if (task?.state !== 'running' || health !== 'healthy') return `${p}: ${task?.state ?? 'none'}/${health}`;
+    }
+    return null;
+  }
+
+  async waitHealthy(timeoutMs: number): Promise<string | null> {
+    const end = Date.now() + timeoutMs;
+    let why: string | null = 'not checked';
+    while (Date.now() < end) {
+      why = await this.whyNotHealthy().catch((e) => `error ${(e as Error).message}`);
+      if (!why) return null;
+      await sleep(2000);
+    }
+    return why;
+  }
+
+  /** The last `lines` warning/error log lines of a container (evidence for the report). */
+  async logTail(container: string, lines = 400, filter = /"level":(40|50|60)|fence|promot|follow|guard|refus|sync-/): Promise<string[]> {
+    const r = await run('docker', ['logs', '--tail', String(lines), container], process.env, 30000);
+    return (r.stdout + r.stderr).split('\n').filter((l) => filter.test(l)).slice(-15).map((l) => l.slice(0, 400));
+  }
+}
