@@ -27,7 +27,7 @@ import { checkAcks, duplicateAcks, IdCounts } from './chaos/ack-check';
 import { overlappingWindows, writeWindows } from './chaos/write-windows';
 import { dualPrimaryWindows, writableIntervals } from './chaos/probe-overlap';
 import { errorKind, RunResult, summarize } from './chaos/summary';
-import { ChaosStack, NODES, ROOT, Roles, sleep } from './chaos/swarm';
+import { ChaosStack, NODES, ROOT, Roles, run, sleep } from './chaos/swarm';
 import { appQuery, ChaosWriter, TABLE, TABLE_DDL } from './chaos/writer';
 import { NodeProber } from './chaos/prober';
 import { DEFAULT_SCENARIOS, RunCtx, Scenario, SCENARIOS } from './chaos/scenarios';
@@ -56,16 +56,43 @@ async function ensureStack(s: ChaosStack, sc: Scenario, forceFresh: boolean): Pr
   }
   log(`fresh deploy of ${s.stack} with ${want}`);
   await s.down(true);
-  s.setDeployEnv({ PGSWARM_SYNC_MODE: undefined, PGSWARM_DEGRADE_AFTER_MS: undefined, PGSWARM_FENCE_AFTER_MS: undefined, ...(sc.deployEnv ?? {}) });
+  // Cold start with fencing on lost majority off (PGSWARM_FENCE_AFTER_MS=0): with it on, the bootstrap
+  // primary fences itself before any other voter is resolvable (see docs/zero-loss.md, "Chaos suite").
+  // The nodes get the scenario's own fencing setting afterwards, one at a time (restoreFencing).
+  const coldFence = !sc.deployEnv?.PGSWARM_FENCE_AFTER_MS && process.env.PGSWARM_CHAOS_COLD_FENCE !== '1';
+  s.setDeployEnv({ PGSWARM_SYNC_MODE: undefined, PGSWARM_DEGRADE_AFTER_MS: undefined, PGSWARM_FENCE_AFTER_MS: coldFence ? '0' : undefined, ...(sc.deployEnv ?? {}) });
   const up = await s.up();
   if (up.code !== 0) {
     deployedEnv = null;
     return `pgswarm up failed (rc ${up.code}): ${up.stderr.split('\n').slice(-8).join(' | ')}`;
   }
   deployedEnv = want;
+  if (coldFence) {
+    const why = await restoreFencing(s);
+    if (why) return why;
+  }
   await appQuery({ dir: s.dir, ports: [s.port, s.port2] }, TABLE_DDL);
   const why = await s.waitHealthy(180000);
   return why ? `deployed but not healthy: ${why}` : null;
+}
+
+/**
+ * After a cold start with fencing off: each node service updated to the stack
+ * file's default (empty = the node's default, 6000 ms), standbys first, the
+ * primary last, each waited for, so the cluster never cold-starts with fencing on.
+ */
+async function restoreFencing(s: ChaosStack): Promise<string | null> {
+  s.setDeployEnv({ PGSWARM_FENCE_AFTER_MS: undefined });
+  const r = await s.roles();
+  const order = [...NODES.filter((n) => n !== r.primary), ...NODES.filter((n) => n === r.primary)];
+  for (const n of order) {
+    log(`fencing back to its default on ${n}`);
+    const u = await run('docker', ['service', 'update', '--detach=false', '--quiet', '--env-add', 'PGSWARM_FENCE_AFTER_MS=', `${s.stack}_${n}`], process.env, 300000);
+    if (u.code !== 0) return `service update ${n}: ${u.stderr.slice(-300)}`;
+    const why = await s.waitHealthy(240000);
+    if (why) return `not healthy after re-enabling fencing on ${n}: ${why}`;
+  }
+  return null;
 }
 
 /** early-kill: a new cluster, deployed without waiting; app role and table made as soon as a primary exists. */
