@@ -16,6 +16,8 @@ export interface LocalReplication {
   senderHost: string | null;
   senderPort: number | null;
   synchronousStandbyNames: string;
+  /** Standby: false when a promotion guard detached it (primary_conninfo emptied). */
+  hasConninfo: boolean;
   /** The primary's pg_stat_replication (empty on a standby). */
   replication: ReplicationRow[];
 }
@@ -30,7 +32,8 @@ SELECT pg_is_in_recovery() AS in_recovery,
        (SELECT status FROM pg_stat_wal_receiver) AS receiver_status,
        (SELECT sender_host FROM pg_stat_wal_receiver) AS sender_host,
        (SELECT sender_port FROM pg_stat_wal_receiver) AS sender_port,
-       current_setting('synchronous_standby_names') AS ssn`;
+       current_setting('synchronous_standby_names') AS ssn,
+       current_setting('primary_conninfo') <> '' AS has_conninfo`;
 
 export const REPLICATION_SQL = `SELECT application_name AS name, state, sync_state, flush_lsn::text AS flush_lsn, replay_lsn::text AS replay_lsn FROM pg_stat_replication`;
 
@@ -53,6 +56,7 @@ export async function readLocalReplication(c: Client): Promise<LocalReplication>
     senderHost: (r.sender_host as string | null) ?? null,
     senderPort: r.sender_port === null || r.sender_port === undefined ? null : Number(r.sender_port),
     synchronousStandbyNames: String(r.ssn ?? ''),
+    hasConninfo: r.has_conninfo !== false,
     replication,
   };
 }
@@ -65,5 +69,42 @@ export async function probePeerLsn(m: Member, c: ProbeCreds): Promise<PeerLsn & 
     return { name: m.name, reachable: true, inRecovery: r.in_recovery as boolean, receivedLsn: (r.received_lsn as string | null) ?? null, timeline: Number(r.timeline) };
   } catch (e) {
     return { name: m.name, reachable: false, error: (e as Error).message };
+  }
+}
+
+/**
+ * Detaches a sibling standby from whatever it streams from (the promotion
+ * guard's step before a promotion): primary_conninfo emptied with ALTER
+ * SYSTEM and a reload, which stops its WAL receiver and starts none; then
+ * waits until pg_stat_wal_receiver is empty and reads its final position.
+ * The sibling's agent re-attaches it to the newest primary (docs/zero-loss.md).
+ * Returns detached=false (with the reason) when it could not be confirmed.
+ */
+export async function detachStandby(m: Member, c: ProbeCreds, waitMs: number): Promise<{ detached: boolean; why: string; peer: PeerLsn & { timeline?: number } }> {
+  const t = { host: m.host, port: m.port, user: c.user, password: c.password, database: 'postgres', caFile: c.caFile, timeoutMs: c.timeoutMs };
+  try {
+    return await withPg(t, async (cl) => {
+      const probe = async () => (await cl.query(LOCAL_SQL)).rows[0] as Record<string, unknown>;
+      const asPeer = (r: Record<string, unknown>) => ({ name: m.name, reachable: true as const, inRecovery: r.in_recovery as boolean, receivedLsn: (r.received_lsn as string | null) ?? null, timeline: Number(r.timeline) });
+      let r = await probe();
+      if (!r.in_recovery) return { detached: false, why: `${m.name} is not in recovery`, peer: asPeer(r) };
+      await cl.query(`ALTER SYSTEM SET primary_conninfo = ''`);
+      await cl.query('SELECT pg_reload_conf()');
+      const until = Date.now() + waitMs;
+      for (;;) {
+        const left = (await cl.query(`SELECT count(*)::int AS n FROM pg_stat_wal_receiver WHERE pid IS NOT NULL`)).rows[0].n as number;
+        const conninfo = (await cl.query(`SELECT current_setting('primary_conninfo') = '' AS empty`)).rows[0].empty as boolean;
+        if (left === 0 && conninfo) break;
+        if (Date.now() > until) {
+          r = await probe();
+          return { detached: false, why: `${m.name}'s WAL receiver still runs ${waitMs} ms after the reload`, peer: asPeer(r) };
+        }
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      r = await probe();
+      return { detached: true, why: `${m.name} detached at ${String(r.received_lsn)}`, peer: asPeer(r) };
+    });
+  } catch (e) {
+    return { detached: false, why: `${m.name}: ${(e as Error).message}`, peer: { name: m.name, reachable: false, error: (e as Error).message } };
   }
 }

@@ -4,10 +4,10 @@ import { parseSettings, SettingSpec } from '../core/settings';
 import { PROBE_SETTINGS } from '../core/probe-settings';
 import { parseMembers } from '../core/node-config';
 import { SYNC_MODES, SyncMode } from '../core/sync-standbys';
-import { mayPromote, GuardDecision } from '../core/promotion-guard';
+import { mayPromote, GuardDecision, PeerLsn } from '../core/promotion-guard';
 import { parseHistory } from '../core/standby-history';
 import { loadSources } from '../adapters/load-sources';
-import { probePeerLsn } from '../adapters/replication-probe';
+import { probePeerLsn, detachStandby } from '../adapters/replication-probe';
 import { sendControl } from '../runtime/control-server';
 
 /**
@@ -24,6 +24,7 @@ const SPEC: readonly SettingSpec[] = [
   { name: 'PGSWARM_SYNC_MODE', kind: 'string', default: 'async', oneOf: SYNC_MODES, help: 'synchronous mode' },
   { name: 'PGSWARM_HISTORY_FILE', kind: 'path', required: true, help: 'the standby history kept by the node agent' },
   { name: 'PGSWARM_CTL_SOCKET', kind: 'path', help: 'the node agent\'s control socket (for logging)' },
+  { name: 'PGSWARM_DETACH_WAIT_MS', kind: 'duration-ms', default: '3000', help: 'how long to wait for a sibling standby\'s WAL receiver to stop when detaching it' },
   { name: 'PGSWARM_PROMOTE_FRESH_MS', kind: 'duration-ms', default: '15000', help: 'how old the last look at the primary may be for the only-synchronous rule' },
 ];
 
@@ -64,17 +65,31 @@ async function main(): Promise<number> {
     historyText = '';
   }
   const history = historyText ? parseHistory(historyText) : null;
-  const d = mayPromote({
+  const input = {
     mode: v.PGSWARM_SYNC_MODE as SyncMode,
     self: name,
     selfReceivedLsn: me.receivedLsn,
-    peers: peers.map((p) => (p.reachable ? { name: p.name, reachable: true as const, inRecovery: p.inRecovery, receivedLsn: p.receivedLsn } : { name: p.name, reachable: false as const, error: p.error })),
+    peers: peers.map(asGuardPeer),
     history,
     now: Date.now(),
     freshMs: v.PGSWARM_PROMOTE_FRESH_MS as number,
-  });
-  await report(d, { lsn: me.receivedLsn, peers: peers.map((p) => (p.reachable ? { name: p.name, inRecovery: p.inRecovery, lsn: p.receivedLsn } : { name: p.name, reachable: false })), history });
+  };
+  let d = mayPromote(input);
+  let detachReport: string[] | undefined;
+  if (d.rule === 'detach-first' && d.detach) {
+    // Detach the sibling standbys from the old primary, then decide again on their final LSNs.
+    const wanted = new Set(d.detach);
+    const results = await Promise.all(members.filter((m) => wanted.has(m.name)).map((m) => detachStandby(m, creds, v.PGSWARM_DETACH_WAIT_MS as number)));
+    detachReport = results.map((r) => r.why);
+    const after = new Map(results.map((r) => [r.peer.name, r.peer]));
+    d = mayPromote({ ...input, now: Date.now(), peers: peers.map((p) => asGuardPeer(after.get(p.name) ?? p)), detached: results.filter((r) => r.detached).map((r) => r.peer.name) });
+  }
+  await report(d, { lsn: me.receivedLsn, peers: input.peers.map((p) => (p.reachable ? { name: p.name, inRecovery: p.inRecovery, lsn: p.receivedLsn } : { name: p.name, reachable: false })), detach: detachReport, history });
   return d.allow ? 0 : 1;
+}
+
+function asGuardPeer(p: PeerLsn): PeerLsn {
+  return p.reachable ? { name: p.name, reachable: true, inRecovery: p.inRecovery, receivedLsn: p.receivedLsn } : { name: p.name, reachable: false, error: p.error };
 }
 
 main().then(

@@ -61,6 +61,8 @@ export interface NodeConfig {
   syncMode: SyncMode;
   degradeAfterMs: number;
   fenceAfterMs: number;
+  /** A standby detached by a promotion guard re-attaches to the same primary only after this long. */
+  detachLeaseMs: number;
   syncIntervalMs: number;
   /** A referee that votes but holds no data (repmgr witness or our own), if any. */
   witness?: Member;
@@ -108,6 +110,7 @@ export const NODE_SETTINGS: readonly SettingSpec[] = [
   { name: 'PGSWARM_KEY_SYNC_INTERVAL_MS', kind: 'duration-ms', default: '2000', help: 'how often the signed key registry is read and authorized_keys/known_hosts re-rendered' },
   { name: 'PGSWARM_SYNC_MODE', kind: 'string', default: 'async', oneOf: SYNC_MODES, help: 'async: commits never wait for a standby; strict: a commit is acknowledged only once a standby flushed it, writes wait when none is there (nothing acknowledged is lost); degrade: like strict, but switches to async after PGSWARM_DEGRADE_AFTER_MS without a standby' },
   { name: 'PGSWARM_DEGRADE_AFTER_MS', kind: 'duration-ms', default: '10000', help: 'degrade mode: how long writes wait without a streaming standby before switching to asynchronous (logged loudly)' },
+  { name: 'PGSWARM_DETACH_LEASE_MS', kind: 'duration-ms', default: '10000', help: 'a standby detached by a promotion candidate (so a woken old primary finds no standby to confirm its commits) follows the new primary at once, or re-attaches to the old one after this long when no promotion came of it' },
   { name: 'PGSWARM_FENCE_AFTER_MS', kind: 'duration-ms', default: '6000', help: 'a primary that cannot reach a majority of members, witness and proxies for this long stops PostgreSQL (0 = never on lost majority)' },
   { name: 'PGSWARM_SYNC_INTERVAL_MS', kind: 'duration-ms', default: '500', help: 'tick of the synchronous-standby, standby-history and fencing loop' },
   { name: 'PGSWARM_WITNESS', kind: 'string', help: 'a witness (referee without data) counted in votes: name@host:port' },
@@ -190,6 +193,8 @@ export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: st
   const fenceAfter = v.PGSWARM_FENCE_AFTER_MS as number | undefined;
   const ct = v.PGSWARM_CONNECT_TIMEOUT_SECS as number | undefined;
   if (fenceAfter !== undefined && fenceAfter > 0 && ct !== undefined && fenceAfter < 2 * ct * 1000) errors.push(`PGSWARM_FENCE_AFTER_MS: ${fenceAfter} ms is shorter than two probe rounds (2 x PGSWARM_CONNECT_TIMEOUT_SECS = ${2 * ct * 1000} ms): one slow round would fence a healthy primary`);
+  const lease = v.PGSWARM_DETACH_LEASE_MS as number | undefined;
+  if (lease !== undefined && ct !== undefined && lease < 3 * ct * 1000) errors.push(`PGSWARM_DETACH_LEASE_MS: ${lease} ms is shorter than three probe rounds (3 x PGSWARM_CONNECT_TIMEOUT_SECS = ${3 * ct * 1000} ms): a detached standby could re-attach to the old primary while the candidate that detached it is still promoting`);
   if ((v.PGSWARM_SYNC_INTERVAL_MS as number) < 100) errors.push('PGSWARM_SYNC_INTERVAL_MS: must be at least 100');
   if (errors.length || !self) return { errors };
   const home = v.PGSWARM_HOME as string;
@@ -239,6 +244,7 @@ export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: st
       syncMode: mode ?? 'async',
       degradeAfterMs: v.PGSWARM_DEGRADE_AFTER_MS as number,
       fenceAfterMs: fenceAfter ?? 0,
+      detachLeaseMs: v.PGSWARM_DETACH_LEASE_MS as number,
       syncIntervalMs: v.PGSWARM_SYNC_INTERVAL_MS as number,
       witness,
     },

@@ -16,6 +16,17 @@
  * among ALL other standbys. A standby that cannot reach a sibling cannot know,
  * and refuses, unless at its last look at the primary (recent) it was the
  * only synchronous standby streaming: then the sibling held no commit it lacks.
+ *
+ * Detaching the siblings (every mode; required in strict mode). A frozen or
+ * cut-off primary can wake at any moment; a sibling standby whose WAL
+ * receiver is still connected to it would then confirm its commits (ANY 1
+ * counts every standby) and those commits would be rewound away once the
+ * sibling follows the new primary. So before allowing, the guard asks for
+ * every reachable sibling standby to be detached (primary_conninfo emptied,
+ * its WAL receiver gone: rule `detach-first`), then decides again on the
+ * siblings' final LSNs. A sibling that could not be detached vetoes in strict
+ * mode. repmgr's own standby_disconnect_on_failover does the same with an
+ * unconditional 5 s sleep (field notes pitfall 3).
  */
 import type { SyncMode } from './sync-standbys';
 import type { StandbyHistory } from './standby-history';
@@ -35,12 +46,19 @@ export interface GuardInput {
   now: number;
   /** How old the last look at the primary may be for the "only synchronous standby" rule. */
   freshMs: number;
+  /**
+   * Siblings confirmed detached (no WAL receiver, no primary_conninfo) by the
+   * command. Absent: not tried yet, so a decision that would allow asks for it.
+   */
+  detached?: readonly string[];
 }
 
 export interface GuardDecision {
   allow: boolean;
   rule: string;
   reason: string;
+  /** Rule detach-first: the sibling standbys to detach before deciding again. */
+  detach?: string[];
 }
 
 type Up = Extract<PeerLsn, { reachable: true }>;
@@ -59,8 +77,16 @@ export function mayPromote(i: GuardInput): GuardDecision {
   if (ahead.length) {
     return no('behind-peer', `${ahead.map((p) => `${p.name} (${p.receivedLsn})`).join(', ')} received more WAL than ${i.self} (${i.selfReceivedLsn}): promote the most advanced standby instead`);
   }
+  const siblingsUp = up.filter((p) => p.inRecovery).map((p) => p.name);
+  const attached = siblingsUp.filter((n) => !(i.detached ?? []).includes(n));
+  if (attached.length && i.detached === undefined) {
+    return { allow: false, rule: 'detach-first', detach: attached, reason: `${i.self} may be promoted once ${attached.join(', ')} stop receiving from the old primary (a woken old primary must find no standby to confirm its commits): detaching them, then deciding again on their final LSNs` };
+  }
   if (i.mode !== 'strict') {
     return { allow: true, rule: 'most-advanced-reachable', reason: `${i.mode} mode: ${i.self} (${i.selfReceivedLsn}) has streamed and no reachable standby is ahead of it` };
+  }
+  if (attached.length) {
+    return no('sibling-attached', `strict mode: ${attached.join(', ')} could not be detached from the old primary: should it wake, ${attached.join(', ')} could confirm commits that ${i.self}'s timeline would not have`);
   }
   const unknown = up.filter((p) => parseLsn(p.receivedLsn) === null);
   if (unknown.length) return no('peer-lsn-unknown', `strict mode: cannot read the received LSN of ${unknown.map((p) => p.name).join(', ')}, so cannot tell who holds every acknowledged commit`);

@@ -67,6 +67,8 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
   let following = false;
   /** The timeline this standby last streamed on (pg_control_checkpoint's can be stale on a standby). */
   let streamTl = 0;
+  /** Since when a promotion guard has kept this standby detached (primary_conninfo emptied). */
+  let detachedSince: number | null = null;
 
   const readHistory = () => {
     try {
@@ -205,7 +207,11 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
     }
   };
 
-  const fastFollow = async (l: LocalReplication) => {
+  /**
+   * Follows a primary on a newer timeline at once. With `reattach` (a detached standby whose
+   * lease ran out: no promotion came of it), a primary on the same timeline is followed too.
+   */
+  const fastFollow = async (l: LocalReplication, reattach: boolean) => {
     if (following || Date.now() - lastFollowAt < 5000) return;
     following = true;
     try {
@@ -213,10 +219,12 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
       const mine = Math.max(l.timeline, streamTl);
       const up = memberAt(l.senderHost, l.senderPort);
       const newer = peers.filter((p) => p.reachable && !p.inRecovery && (p.timeline ?? 0) > mine && p.name !== up?.name);
-      if (newer.length !== 1) return;
-      const target = newer[0];
+      const same = reattach && !newer.length ? peers.filter((p) => p.reachable && !p.inRecovery && (p.timeline ?? 0) >= mine) : [];
+      if (newer.length !== 1 && same.length !== 1) return;
+      const target = newer.length === 1 ? newer[0] : same[0];
       lastFollowAt = Date.now();
-      log.info({ event: 'fast-follow', to: target.name, myTimeline: l.timeline, theirs: target.timeline }, `${target.name} runs as primary on newer timeline ${target.timeline} (mine ${mine}, upstream ${up?.name ?? 'none'}): following it now rather than waiting for repmgrd's polling, and so that the old primary, should it wake, finds no standby to confirm its commits (field notes pitfall 5)`);
+      if (newer.length === 1) log.info({ event: 'fast-follow', to: target.name, myTimeline: l.timeline, theirs: target.timeline, detached: !l.hasConninfo }, `${target.name} runs as primary on newer timeline ${target.timeline} (mine ${mine}, upstream ${up?.name ?? 'none'}): following it now rather than waiting for repmgrd's polling, and so that the old primary, should it wake, finds no standby to confirm its commits (field notes pitfall 5)`);
+      else log.warn({ event: 're-attach', to: target.name, timeline: target.timeline, detachedMs: detachedSince === null ? null : Date.now() - detachedSince }, `detached by a promotion guard ${detachedSince === null ? '' : `${Date.now() - detachedSince} ms ago`} but no newer primary appeared; ${target.name} is the only primary (timeline ${target.timeline}): re-attaching to it`);
       const t0 = Date.now();
       try {
         await repmgr(ctx, ['standby', 'follow', `--upstream-node-id=${await nodeIdOf(ctx, target.name)}`], 60000);
@@ -247,11 +255,17 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
       log.info({ event: 'standby-sync-names', to: want }, `standby keeps synchronous_standby_names '${want}' ready for a promotion (no asynchronous window after it)`);
     }
     if (l.receiverStatus === 'streaming') streamTl = Math.max(streamTl, l.timeline);
+    if (!l.hasConninfo) {
+      if (detachedSince === null) {
+        detachedSince = now;
+        log.warn({ event: 'detached', leaseMs: cfg.detachLeaseMs }, `detached by a promotion candidate's guard: this standby confirms no WAL from the old primary; it follows the new primary as soon as one appears, or re-attaches to the only primary after ${cfg.detachLeaseMs} ms`);
+      }
+    } else detachedSince = null;
     // Not streaming: look every tick. Streaming: still look once a second, because a connection to a
     // frozen or cut-off old primary can look 'streaming' for wal_receiver_timeout.
     if (l.receiverStatus !== 'streaming' || now - lastFollowCheck >= 1000) {
       lastFollowCheck = now;
-      void fastFollow(l);
+      void fastFollow(l, detachedSince !== null && now - detachedSince >= cfg.detachLeaseMs);
     }
   };
 

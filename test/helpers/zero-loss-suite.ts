@@ -2,21 +2,35 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
-import { NodeCluster, TestNode } from './node-cluster';
+import { NodeCluster, TestNode, descendants } from './node-cluster';
 import { waitFor } from './pg-tools';
 import type { AckWriter } from './writer';
 
 interface AckRow { id: string; srv: string; tl: number; at: number }
 export type TT = Parameters<Parameters<typeof t.test>[0] extends (t: infer X) => unknown ? (x: X) => void : never>[0];
 
-/** Sends a signal to a whole process group (SIGSTOP/SIGCONT of a node or proxy). */
+/**
+ * Sends a signal to a node's or proxy's whole process tree (SIGSTOP/SIGCONT: freeze and wake
+ * it, as `docker pause` freezes a container's cgroup). The process group alone is not enough:
+ * PostgreSQL's backends and WAL senders call setsid(), so a group SIGSTOP left them running, and
+ * a "frozen" primary kept committing through its existing connections.
+ */
 export function signalGroup(pid: number | undefined, sig: NodeJS.Signals): void {
   if (!pid) return;
+  const send = (p: number) => {
+    try {
+      process.kill(p, sig);
+    } catch {
+      /* gone */
+    }
+  };
   try {
     process.kill(-pid, sig);
   } catch {
     /* gone */
   }
+  // Twice: a process forked while the first pass ran is caught by the second.
+  for (let pass = 0; pass < 2; pass++) for (const p of [pid, ...descendants(pid)]) send(p);
 }
 
 /**

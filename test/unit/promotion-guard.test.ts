@@ -7,7 +7,7 @@ const hist = (o: Partial<StandbyHistory> = {}): StandbyHistory => ({ ...emptyHis
 const down = (name: string): PeerLsn => ({ name, reachable: false, error: 'connection refused' });
 const sb = (name: string, lsn: string | null): PeerLsn => ({ name, reachable: true, inRecovery: true, receivedLsn: lsn });
 const pri = (name: string): PeerLsn => ({ name, reachable: true, inRecovery: false, receivedLsn: '0/9000000' });
-const base: GuardInput = { mode: 'strict', self: 'n2', selfReceivedLsn: '0/5000000', peers: [down('n1'), sb('n3', '0/5000000')], history: hist(), now: NOW, freshMs: 15000 };
+const base: GuardInput = { mode: 'strict', self: 'n2', selfReceivedLsn: '0/5000000', peers: [down('n1'), sb('n3', '0/5000000')], history: hist(), now: NOW, freshMs: 15000, detached: ['n3'] };
 
 interface Case { name: string; in: Partial<GuardInput>; allow: boolean; rule: string }
 const cases: Case[] = [
@@ -32,6 +32,14 @@ const cases: Case[] = [
   { name: 'strict: sibling unreachable and I was not synchronous: refused', in: { peers: [down('n1'), down('n3')], history: hist({ othersStreaming: [], syncAtObservation: false }) }, allow: false, rule: 'not-synchronous' },
   { name: 'strict 2+1: no sibling, the old primary down: allowed', in: { peers: [down('n1')] }, allow: true, rule: 'most-advanced-of-all' },
   { name: 'strict: upstream unknown, so the unreachable old primary counts as a sibling that did not stream', in: { peers: [down('n1'), sb('n3', '0/1')], history: hist({ upstream: null, othersStreaming: ['n3'] }) }, allow: true, rule: 'only-synchronous' },
+  // detaching the siblings first (a woken old primary must find no standby to confirm its commits)
+  { name: 'not detached yet, would allow: detach the sibling first', in: { detached: undefined }, allow: false, rule: 'detach-first' },
+  { name: 'async, not detached yet: detach first as well (final LSNs)', in: { mode: 'async', detached: undefined }, allow: false, rule: 'detach-first' },
+  { name: 'not detached yet but already behind the sibling: refused without detaching', in: { detached: undefined, peers: [down('n1'), sb('n3', '0/5000001')] }, allow: false, rule: 'behind-peer' },
+  { name: 'old primary answers: refused without detaching anyone', in: { detached: undefined, peers: [pri('n1'), sb('n3', '0/5000000')] }, allow: false, rule: 'primary-alive' },
+  { name: 'strict: the sibling could not be detached: refused', in: { detached: [] }, allow: false, rule: 'sibling-attached' },
+  { name: 'degrade: the sibling could not be detached: allowed (degrade accepts the risk)', in: { mode: 'degrade', detached: [] }, allow: true, rule: 'most-advanced-reachable' },
+  { name: 'strict: only unreachable siblings: nothing to detach, allowed on the only-synchronous rule', in: { detached: undefined, peers: [down('n1'), down('n3')], history: hist({ othersStreaming: [] }) }, allow: true, rule: 'only-synchronous' },
   // async / degrade
   { name: 'degrade: sibling unreachable: allowed (degrade accepts the risk)', in: { mode: 'degrade', peers: [down('n1'), down('n3')] }, allow: true, rule: 'most-advanced-reachable' },
   { name: 'async: most advanced reachable: allowed', in: { mode: 'async' }, allow: true, rule: 'most-advanced-reachable' },
@@ -42,6 +50,7 @@ for (const c of cases) {
     const d = mayPromote({ ...base, ...c.in });
     t.equal(d.allow, c.allow, d.reason);
     t.equal(d.rule, c.rule);
+    if (d.rule === 'detach-first') t.same(d.detach, ['n3'], 'names the sibling to detach');
     t.ok(d.reason.includes('n2') || d.reason.includes('n1') || d.reason.includes('n3'), 'the reason names the nodes');
   });
 }

@@ -32,6 +32,7 @@ const cases: Case[] = [
   { name: 'witness at a data node\'s address', env: { ...base, PGSWARM_WITNESS: 'w1@h2:5432' }, errors: [/PGSWARM_WITNESS: h2:5432 is the address of a data node/] },
   { name: 'malformed witness', env: { ...base, PGSWARM_WITNESS: 'witness' }, errors: [/PGSWARM_WITNESS: "witness" is not name@host:port/] },
   { name: 'fencing faster than two probe rounds', env: { ...base, PGSWARM_FENCE_AFTER_MS: '3000' }, errors: [/PGSWARM_FENCE_AFTER_MS: 3000 ms is shorter than two probe rounds/] },
+  { name: 'a detach lease shorter than three probe rounds', env: { ...base, PGSWARM_DETACH_LEASE_MS: '5000' }, errors: [/PGSWARM_DETACH_LEASE_MS: 5000 ms is shorter than three probe rounds/] },
   { name: 'fencing off is allowed', env: { ...base, PGSWARM_FENCE_AFTER_MS: '0' }, errors: [] },
   { name: 'a tick below 100 ms', env: { ...base, PGSWARM_SYNC_INTERVAL_MS: '10' }, errors: [/PGSWARM_SYNC_INTERVAL_MS: must be at least 100/] },
   {
