@@ -63,15 +63,29 @@ async function ensureStack(s: ChaosStack, sc: Scenario, forceFresh: boolean): Pr
   s.setDeployEnv({ PGSWARM_SYNC_MODE: undefined, PGSWARM_DEGRADE_AFTER_MS: undefined, PGSWARM_FENCE_AFTER_MS: coldFence ? '0' : undefined, ...(sc.deployEnv ?? {}) });
   const up = await s.up();
   if (up.code !== 0) {
-    deployedEnv = null;
-    return `pgswarm up failed (rc ${up.code}): ${up.stderr.split('\n').slice(-8).join(' | ')}`;
+    // `up` also fails when only its last step (the app role, through docker exec) timed out on a busy machine.
+    const why = await s.waitHealthy(60000);
+    if (why) {
+      deployedEnv = null;
+      return `pgswarm up failed (rc ${up.code}): ${up.stderr.split('\n').slice(-8).join(' | ')}; then: ${why}`;
+    }
+    log(`pgswarm up exited ${up.code} (${up.stderr.trim().split('\n').pop()}) but the stack is healthy: making the app role here`);
+    await ensureAppRoleAndTable(s, false);
   }
   deployedEnv = want;
   if (coldFence) {
     const why = await restoreFencing(s);
     if (why) return why;
   }
-  await appQuery({ dir: s.dir, ports: [s.port, s.port2] }, TABLE_DDL);
+  for (let i = 0; ; i++) {
+    try {
+      await appQuery({ dir: s.dir, ports: [s.port, s.port2] }, TABLE_DDL);
+      break;
+    } catch (e) {
+      if (i >= 30) return `cannot create the chaos table through the proxy: ${(e as Error).message}`;
+      await sleep(2000);
+    }
+  }
   const why = await s.waitHealthy(180000);
   return why ? `deployed but not healthy: ${why}` : null;
 }
@@ -102,6 +116,11 @@ async function freshNoWait(s: ChaosStack, sc: Scenario): Promise<void> {
   deployedEnv = null;
   const d = await s.deployNoWait();
   if (d.code !== 0) throw new Error(`deploy: ${d.stderr.slice(-500)}`);
+  await ensureAppRoleAndTable(s, true);
+}
+
+/** The application role (as `pgswarm up` makes it) and the chaos table, as the superuser on the primary, retried. */
+async function ensureAppRoleAndTable(s: ChaosStack, table: boolean): Promise<void> {
   const pw = ensureAppPasswordFile(s.dir);
   const end = Date.now() + 300000;
   for (;;) {
@@ -110,7 +129,7 @@ async function freshNoWait(s: ChaosStack, sc: Scenario): Promise<void> {
     if (p) {
       try {
         await s.nodeSql(r!.containers[p], appRoleSql('app', scramVerifier(pw, randomBytes(16)), 'app'), 'app');
-        await s.nodeSql(r!.containers[p], `${TABLE_DDL}; ALTER TABLE ${TABLE} OWNER TO app`, 'app');
+        if (table) await s.nodeSql(r!.containers[p], `${TABLE_DDL}; ALTER TABLE ${TABLE} OWNER TO app`, 'app');
         return;
       } catch (e) {
         log(`set-up SQL not yet: ${(e as Error).message.slice(0, 120)}`);
@@ -269,7 +288,8 @@ async function main(): Promise<void> {
   fs.mkdirSync(args.resultsDir, { recursive: true });
   const s = new ChaosStack(STACK, PORT, PORT + 1, {});
   const prober = new NodeProber(s);
-  let proberStarted = false;
+  prober.start();
+  s.prober = prober;
   let failed = 0;
   let forceFresh = args.fresh;
   const machine = machineInfo();
@@ -293,10 +313,6 @@ async function main(): Promise<void> {
       } else if (!fs.existsSync(path.join(s.dir, 'verify.key'))) {
         setupError = await ensureStack(s, sc, true); // secrets for the stack first
       }
-      if (!proberStarted && !setupError) {
-        prober.start();
-        proberStarted = true;
-      }
       for (let i = 1; i <= args.runs && !setupError; i++) {
         log(`${sc.name}: run ${i}/${args.runs}`);
         if (!sc.freshPerRun) {
@@ -310,6 +326,11 @@ async function main(): Promise<void> {
         const r = await runOnce(s, sc, i, prober);
         log(`${sc.name}: run ${i}: ${r.ok ? 'ok' : 'FAILED'} recovery ${r.recoveryMs} ms; ${r.check?.acknowledged ?? 0} acks, lost ${r.check?.lost.length ?? '?'}; ${r.failures.join(' | ').slice(0, 400)}`);
         runs.push(r);
+        if (r.recoveryMs === null && i < args.runs) {
+          log(`${sc.name}: stuck in run ${i}; not repeating it`);
+          runs[runs.length - 1].notes.push(`remaining ${args.runs - i} runs skipped after this stuck run`);
+          break;
+        }
       }
       summary = summarize(sc.name, runs, { what: sc.what, deployEnv: sc.deployEnv ?? {}, ...(setupError ? { setupError } : {}) });
       if (setupError || runs.some((r) => !r.ok)) failed++;
@@ -320,7 +341,7 @@ async function main(): Promise<void> {
     const { perRun, ...short } = full as Record<string, unknown>;
     console.log(JSON.stringify({ ...short, file: path.relative(ROOT, file) }));
   }
-  if (proberStarted) await prober.stop();
+  await prober.stop();
   if (!args.keep) await s.down(true);
   process.exit(failed ? 1 : 0);
 }

@@ -16,6 +16,8 @@ export interface ProbeSample {
   timeline?: number | null;
   ssn?: string;
   syncStreaming?: number;
+  /** standbys streaming to it (any sync state) */
+  streaming?: number;
 }
 
 export interface Interval {

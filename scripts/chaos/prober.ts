@@ -18,7 +18,8 @@ const pw = fs.readFileSync(process.env.POSTGRES_PASSWORD_FILE, 'utf8').trim();
 const SQL = "SELECT pg_is_in_recovery() AS rec, CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli FROM pg_stat_wal_receiver) "
   + "ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS tl, "
   + "current_setting('synchronous_standby_names') AS ssn, "
-  + "(SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND sync_state IN ('sync', 'quorum'))::int AS syncs";
+  + "(SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND sync_state IN ('sync', 'quorum'))::int AS syncs, "
+  + "(SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming')::int AS streaming";
 let c = null;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 (async () => {
@@ -32,7 +33,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
         await c.connect();
       }
       const r = (await c.query(SQL)).rows[0];
-      console.log(JSON.stringify({ t, ok: true, rec: r.rec, tl: r.tl, ssn: r.ssn, syncs: r.syncs }));
+      console.log(JSON.stringify({ t, ok: true, rec: r.rec, tl: r.tl, ssn: r.ssn, syncs: r.syncs, streaming: r.streaming }));
     } catch (e) {
       console.log(JSON.stringify({ t, ok: false, err: String(e.message).slice(0, 120) }));
       const o = c; c = null; if (o) o.end().catch(() => {});
@@ -81,7 +82,7 @@ export class NodeProber {
         buf = buf.slice(i + 1);
         try {
           const j = JSON.parse(line);
-          this.samples.push({ node, t: j.t, ok: j.ok, inRecovery: j.rec, timeline: j.tl ?? null, ssn: j.ssn, syncStreaming: j.syncs });
+          this.samples.push({ node, t: j.t, ok: j.ok, inRecovery: j.rec, timeline: j.tl ?? null, ssn: j.ssn, syncStreaming: j.syncs, streaming: j.streaming });
         } catch {
           /* not a sample */
         }
@@ -94,6 +95,21 @@ export class NodeProber {
     stream.on('end', end);
     stream.on('close', end);
     stream.on('error', end);
+  }
+
+  /** The newest sample of a node, if it is at most maxAgeMs old. */
+  latest(node: string, maxAgeMs = 3000): ProbeSample | undefined {
+    for (let i = this.samples.length - 1; i >= 0; i--) {
+      const x = this.samples[i];
+      if (x.node !== node) continue;
+      return Date.now() - x.t <= maxAgeMs ? x : undefined;
+    }
+    return undefined;
+  }
+
+  /** Container the prober currently watches for a node. */
+  containerOf(node: string): string | undefined {
+    return this.probing.get(node);
   }
 
   /** Samples from t on. */

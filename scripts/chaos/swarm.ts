@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DockerClient } from '../../src/adapters/docker';
+import type { NodeProber } from './prober';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 const CLI = path.join(ROOT, 'dist', 'src', 'bin', 'pgswarm.js');
@@ -48,6 +49,8 @@ export interface Roles {
 export class ChaosStack {
   readonly docker = new DockerClient();
   readonly dir: string;
+  /** when set, roles come from its direct samples (cheap) instead of docker exec current-primary (seconds per call on a loaded machine) */
+  prober?: NodeProber;
   env: NodeJS.ProcessEnv;
 
   constructor(readonly stack: string, readonly port: number, readonly port2: number, deployEnv: Record<string, string>) {
@@ -100,8 +103,29 @@ export class ChaosStack {
     return task?.state === 'running' ? task.containerId : undefined;
   }
 
-  /** Each node's role from `current-primary` inside its container. */
+  /**
+   * Each node's role: from the prober's newest sample (PostgreSQL itself: in
+   * recovery or not), or from `current-primary` inside each container.
+   */
   async roles(): Promise<Roles> {
+    return this.prober ? this.probedRoles() : this.currentPrimaryRoles();
+  }
+
+  async probedRoles(): Promise<Roles> {
+    const byNode: Record<string, string> = {};
+    const containers: Record<string, string> = {};
+    const primaries: string[] = [];
+    for (const n of NODES) {
+      const id = await this.container(n).catch(() => undefined);
+      if (id) containers[n] = id;
+      const x = id && this.prober!.containerOf(n) === id ? this.prober!.latest(n) : undefined;
+      byNode[n] = !id ? 'down' : !x || !x.ok ? 'unknown' : x.inRecovery ? 'standby' : 'primary';
+      if (byNode[n] === 'primary') primaries.push(n);
+    }
+    return { primary: primaries.length === 1 ? primaries[0] : null, byNode, containers };
+  }
+
+  async currentPrimaryRoles(): Promise<Roles> {
     const byNode: Record<string, string> = {};
     const containers: Record<string, string> = {};
     const claims = new Set<string>();
@@ -112,7 +136,7 @@ export class ChaosStack {
         return;
       }
       containers[n] = id;
-      const r = await this.docker.exec(id, ['current-primary'], { timeoutMs: 8000 }).catch(() => null);
+      const r = await this.docker.exec(id, ['current-primary'], { timeoutMs: 30000 }).catch(() => null);
       const m = r ? /^PRIMARY: (\S+)/m.exec(r.stdout) : null;
       const j = r ? r.stdout.split('\n').find((l) => l.startsWith('{')) : undefined;
       let role = 'unknown';
@@ -145,8 +169,10 @@ export class ChaosStack {
     if (!r.primary) return `no single primary: ${JSON.stringify(r.byNode)}`;
     const standbys = Object.values(r.byNode).filter((x) => x === 'standby').length;
     if (r.byNode[r.primary] !== 'primary' || standbys !== 2) return `roles ${JSON.stringify(r.byNode)}`;
-    const streaming = await this.nodeSql(r.containers[r.primary], "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'", 'postgres', 10000).catch((e) => `error ${(e as Error).message}`);
-    if (streaming.trim() !== '2') return `primary ${r.primary}: ${streaming.trim()} standbys streaming`;
+    const streaming = this.prober
+      ? String(this.prober.latest(r.primary)?.streaming ?? 'unknown')
+      : (await this.nodeSql(r.containers[r.primary], "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'", 'postgres', 30000).catch((e) => `error ${(e as Error).message}`)).trim();
+    if (streaming !== '2') return `primary ${r.primary}: ${streaming} standbys streaming`;
     for (const p of PROXIES) {
       const { task, health } = await this.docker.runningTask(this.stack, p);
       if (task?.state !== 'running' || health !== 'healthy') return `${p}: ${task?.state ?? 'none'}/${health}`;
