@@ -43,7 +43,7 @@ ${SCENARIOS.map((s) => `  ${s.name.padEnd(26)} ${s.kind === 'not-run' ? '[not ru
 let deployedEnv: string | null = null;
 
 function sameEnv(e: Record<string, string> | undefined): string {
-  return JSON.stringify(e ?? {});
+  return JSON.stringify(Object.fromEntries(Object.entries(e ?? {}).sort(([a], [b]) => a.localeCompare(b))));
 }
 
 /** A healthy stack deployed with the scenario's environment: reuse, or down --volumes + up. */
@@ -64,7 +64,7 @@ async function ensureStack(s: ChaosStack, sc: Scenario, forceFresh: boolean): Pr
   const up = await s.up();
   if (up.code !== 0) {
     // `up` also fails when only its last step (the app role, through docker exec) timed out on a busy machine.
-    const why = await s.waitHealthy(60000);
+    const why = await s.waitHealthy(240000);
     if (why) {
       deployedEnv = null;
       return `pgswarm up failed (rc ${up.code}): ${up.stderr.split('\n').slice(-8).join(' | ')}; then: ${why}`;
@@ -292,6 +292,9 @@ async function main(): Promise<void> {
   s.prober = prober;
   let failed = 0;
   let forceFresh = args.fresh;
+  // A stack left by an earlier run (--keep) is reused when it was deployed with the same settings.
+  const existing = args.fresh ? null : await s.deployedSettings();
+  if (existing) deployedEnv = sameEnv(existing);
   const machine = machineInfo();
   for (const name of args.scenarios) {
     const sc = SCENARIOS.find((x) => x.name === name)!;

@@ -94,6 +94,21 @@ export class ChaosStack {
     return r;
   }
 
+  /** The zero-loss settings the running stack was deployed with (non-empty ones), or null when it is not deployed. */
+  async deployedSettings(): Promise<Record<string, string> | null> {
+    try {
+      const spec = (await this.docker.api.getService(`${this.stack}_pgnode1`).inspect()) as { Spec: { TaskTemplate: { ContainerSpec: { Env?: string[] } } } };
+      const out: Record<string, string> = {};
+      for (const e of spec.Spec.TaskTemplate.ContainerSpec.Env ?? []) {
+        const [k, ...v] = e.split('=');
+        if (['PGSWARM_SYNC_MODE', 'PGSWARM_FENCE_AFTER_MS', 'PGSWARM_DEGRADE_AFTER_MS'].includes(k) && v.join('=') !== '') out[k] = v.join('=');
+      }
+      return out;
+    } catch {
+      return null;
+    }
+  }
+
   secret(name: string): string {
     return fs.readFileSync(path.join(this.dir, name), 'utf8').trim();
   }
