@@ -188,7 +188,7 @@ async function runOnce(s: ChaosStack, sc: Scenario, runNo: number, prober: NodeP
       });
     }
     const recoveryWriters = writers.filter((w) => !sc.recoveryWriter || w.name === sc.recoveryWriter);
-    const end = Date.now() + (sc.recoveryTimeoutMs ?? 120000);
+    const end = Date.now() + (sc.recoveryTimeoutMs ?? 90000);
     for (;;) {
       const firsts = recoveryWriters.map((w) => w.acks.find((a) => a.startedAt > inj.faultDone)?.at).filter((x): x is number => x !== undefined);
       if (firsts.length) {
@@ -196,7 +196,7 @@ async function runOnce(s: ChaosStack, sc: Scenario, runNo: number, prober: NodeP
         break;
       }
       if (Date.now() > end) {
-        res.failures.push(`stuck: no acknowledged write within ${Math.round((sc.recoveryTimeoutMs ?? 120000) / 1000)} s after the fault`);
+        res.failures.push(`stuck: no acknowledged write within ${Math.round((sc.recoveryTimeoutMs ?? 90000) / 1000)} s after the fault`);
         break;
       }
       await sleep(100);
@@ -211,16 +211,19 @@ async function runOnce(s: ChaosStack, sc: Scenario, runNo: number, prober: NodeP
     await healDone;
     await Promise.all(writers.map((w) => w.stop()));
   }
+  const writersStopped = Date.now();
   const acks = writers.flatMap((w) => w.acks).sort((a, b) => a.at - b.at);
   const errors = writers.flatMap((w) => w.errors);
   res.clientErrors = errors.length;
   for (const e of errors) res.clientErrorKinds[errorKind(e.message)] = (res.clientErrorKinds[errorKind(e.message)] ?? 0) + 1;
   for (let i = 1; i < acks.length; i++) res.longestGapMs = Math.max(res.longestGapMs, acks[i].at - acks[i - 1].at);
+  // an outage that lasts to the end of the run counts too
+  if (acks.length) res.longestGapMs = Math.max(res.longestGapMs, writersStopped - acks[acks.length - 1].at);
   res.duplicateAcks = duplicateAcks(acks);
 
   // The cluster must become whole again (one primary, two streaming standbys, both proxies healthy).
-  const why = await s.waitHealthy(240000);
-  if (why) res.failures.push(`not whole again 240 s after the run: ${why}`);
+  const why = await s.waitHealthy(150000);
+  if (why) res.failures.push(`not whole again 150 s after the run: ${why}`);
   const after = await s.roles().catch(() => null);
   res.primaryAfter = after?.primary ?? null;
   if (after?.primary) {

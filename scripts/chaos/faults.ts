@@ -62,13 +62,39 @@ export async function setCpus(container: string, cpus: string): Promise<void> {
   if (r.code !== 0) throw new Error(`docker update --cpus ${cpus}: ${r.stderr.trim()}`);
 }
 
-/** cgroup freeze (docker pause) for ms, then thaw. */
-export async function freeze(s: ChaosStack, container: string, ms: number): Promise<void> {
+/**
+ * Freezes a container for ms, then thaws it: the cgroup freezer (docker pause), or, where the
+ * runtime cannot freeze (seen here: "OCI runtime pause failed: unable to freeze"), SIGSTOP of
+ * every process in it from the host, then SIGCONT. Returns the method used.
+ */
+export async function freeze(s: ChaosStack, container: string, ms: number): Promise<string> {
   const c = s.docker.api.getContainer(container);
-  await c.pause();
+  try {
+    await c.pause();
+  } catch (e) {
+    const top = (await c.top({ ps_args: '-eo pid' })) as { Processes?: string[][] };
+    const pids = (top.Processes ?? []).map((p) => Number(p[0])).filter((p) => p > 0);
+    const signal = (sig: NodeJS.Signals) => {
+      for (const p of pids) {
+        try {
+          process.kill(p, sig);
+        } catch {
+          /* gone */
+        }
+      }
+    };
+    signal('SIGSTOP');
+    try {
+      await sleep(ms);
+    } finally {
+      signal('SIGCONT');
+    }
+    return `SIGSTOP/SIGCONT of ${pids.length} processes (docker pause refused: ${(e as Error).message.slice(0, 100)})`;
+  }
   try {
     await sleep(ms);
   } finally {
     await c.unpause();
   }
+  return 'docker pause';
 }

@@ -5,6 +5,7 @@
  * afterwards. Deploy-time settings per scenario go into compose/stack.yml's
  * environment (PGSWARM_SYNC_MODE etc.).
  */
+import os from 'node:os';
 import { ChaosStack, Roles, sleep } from './swarm';
 import { dockerKill, freeze, killPostmaster, partition, setCpus } from './faults';
 import type { ChaosWriter } from './writer';
@@ -77,7 +78,11 @@ export const SCENARIOS: Scenario[] = [
     kind: 'swarm',
     deployEnv: STRICT,
     inject: async (c) => {
-      await dockerKill(c.s, primaryContainer(c), 'TERM');
+      // The fast shutdown takes a moment and the old primary may still acknowledge meanwhile:
+      // the fault is complete when its container has exited.
+      const id = primaryContainer(c);
+      await dockerKill(c.s, id, 'TERM');
+      await c.s.docker.api.getContainer(id).wait();
       return { faultDone: Date.now() };
     },
   },
@@ -191,7 +196,7 @@ export const SCENARIOS: Scenario[] = [
     deployEnv: STRICT,
     noFailover: true,
     inject: async (c) => {
-      await freeze(c.s, primaryContainer(c), 1500);
+      c.notes.push(`freeze method: ${await freeze(c.s, primaryContainer(c), 1500)}`);
       return { faultDone: Date.now() };
     },
   },
@@ -205,7 +210,8 @@ export const SCENARIOS: Scenario[] = [
       const id = primaryContainer(c);
       await setCpus(id, '0.1');
       const faultDone = Date.now();
-      return { faultDone, heal: () => setCpus(id, '0'), healAfterMs: 15000 };
+      // `--cpus 0` does not lift a limit; the machine's core count is the same as none.
+      return { faultDone, heal: () => setCpus(id, String(os.cpus().length)), healAfterMs: 15000 };
     },
   },
   {
