@@ -244,7 +244,9 @@ async function runOnce(s: ChaosStack, sc: Scenario, runNo: number, prober: NodeP
     res.failures.push('no single primary at the end: nothing checked');
   }
   res.ackOverlaps = overlappingWindows(writeWindows(acks));
-  res.probeDualPrimary = dualPrimaryWindows(writableIntervals(prober.since(started)));
+  const samples = prober.since(started);
+  res.probeDualPrimary = dualPrimaryWindows(writableIntervals(samples));
+  res.notes.push(`prober: ${NODES.map((n) => `${n} ${samples.filter((x) => x.node === n && x.ok).length}/${samples.filter((x) => x.node === n).length} answered`).join(', ')}`);
   const windows = writeWindows(acks);
   res.notes.push(`write windows: ${windows.map((w) => `${w.key} ${w.count} acks ${Math.round(w.to - w.from)} ms`).join('; ')}`);
   if (sc.noFailover) {
