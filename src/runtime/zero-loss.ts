@@ -36,6 +36,7 @@ export function zeroLossPaths(ctx: NodeContext) {
     history: historyPath(ctx),
     syncStatus: path.join(ctx.paths.runDir, 'sync-status.json'),
     fence: path.join(ctx.paths.runDir, 'fence.json'),
+    streamedOn: path.join(ctx.paths.runDir, 'primary-streamed.json'),
     validateConf: path.join(ctx.paths.confDir, 'validate.json'),
   };
 }
@@ -60,6 +61,8 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
   let fenced: null | { rule: string; since: number } = null;
   let probing = false;
   let wasPrimary = false;
+  /** The timeline on which a standby was last seen streaming from this node as primary (persisted: survives a restart). */
+  let streamedOnTl = readStreamedOn();
   // standby side
   let history: StandbyHistory | null = null;
   let lastFollowAt = 0;
@@ -69,6 +72,14 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
   let streamTl = 0;
   /** Since when a promotion guard has kept this standby detached (primary_conninfo emptied). */
   let detachedSince: number | null = null;
+
+  function readStreamedOn(): number {
+    try {
+      return Number(JSON.parse(fs.readFileSync(zp.streamedOn, 'utf8')).timeline) || 0;
+    } catch {
+      return 0;
+    }
+  }
 
   const readHistory = () => {
     try {
@@ -174,7 +185,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
       if (q.majority) majorityLostSince = null;
       else majorityLostSince ??= now;
       const newer = r.peers.find((p) => p.reachable && !p.inRecovery && p.timeline > l.timeline);
-      const d = decideFence({ ...r.counts, majorityLostForMs: majorityLostSince === null ? 0 : now - majorityLostSince, fenceAfterMs: cfg.fenceAfterMs, newerPrimary: newer ? newer.name : null });
+      const d = decideFence({ ...r.counts, majorityLostForMs: majorityLostSince === null ? 0 : now - majorityLostSince, fenceAfterMs: cfg.fenceAfterMs, newerPrimary: newer ? newer.name : null, successorPossible: streamedOnTl >= l.timeline });
       if (d.rule === 'grace' && (now - (majorityLostSince ?? now)) < cfg.syncIntervalMs * 2) log.warn({ event: 'majority-lost', reachable: d.reachable, total: d.total, need: d.need }, d.reason);
       if (d.fence) await fence(d.rule, d.reason, { reachable: d.reachable, total: d.total, need: d.need });
     } finally {
@@ -291,6 +302,11 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
         history = null;
         fs.rmSync(zp.history, { force: true });
         lastDecision = null;
+      }
+      if (streamedOnTl < l.timeline && l.replication.some((r) => r.state === 'streaming')) {
+        streamedOnTl = l.timeline;
+        writeIfChanged(zp.streamedOn, JSON.stringify({ timeline: l.timeline, at: new Date(now).toISOString() }) + '\n', 0o644);
+        log.info({ event: 'fencing-armed', timeline: l.timeline }, `a standby streams from this primary on timeline ${l.timeline}: it could be promoted in this node's place, so losing the majority now fences`);
       }
       await keepSyncNames(c, l, now);
       void checkFence(l);
