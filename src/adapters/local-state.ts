@@ -57,7 +57,7 @@ export async function readLocalState(p: NodePaths, pgBinDir: string): Promise<Lo
   let inProgress: LocalState['inProgress'] = null;
   try {
     const s = fs.readFileSync(p.inProgress, 'utf8').trim();
-    if (s === 'init' || s === 'clone') inProgress = s;
+    if (s === 'init' || s === 'clone' || s === 'rejoin') inProgress = s;
   } catch {
     inProgress = null;
   }
