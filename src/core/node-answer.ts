@@ -8,7 +8,8 @@
  *   exit 0 = a primary found, 3 = no primary, 2 = error.
  */
 
-export type NodeRole = 'primary' | 'standby' | 'down';
+/** 'witness': a referee without data (PGSWARM_ROLE=witness); it names a primary but never is one. */
+export type NodeRole = 'primary' | 'standby' | 'down' | 'witness';
 
 export interface MemberView {
   name: string;
@@ -37,7 +38,7 @@ export type AskResult =
   | { kind: 'host-key-rejected'; detail?: string }
   | { kind: 'error'; detail: string };
 
-const ROLES: readonly string[] = ['primary', 'standby', 'down'];
+const ROLES: readonly string[] = ['primary', 'standby', 'down', 'witness'];
 const NAME_RE = /^[a-z][a-z0-9_-]{0,62}$/;
 
 function isNullableString(v: unknown): v is string | null {
