@@ -107,14 +107,19 @@ export class ProxyAgent {
     return this.o.staleMs ?? this.c.sshTimeoutMs + 2 * this.c.pollIntervalMs;
   }
 
+  /** Everyone asked each round: the data members, then the witness (counted in the vote, never routed to). */
+  private get voters(): Member[] {
+    return this.c.witness ? [...this.c.members, this.c.witness] : this.c.members;
+  }
+
   /** Prepares files, runs a first round, starts PgBouncer and the loops. */
   async start(): Promise<void> {
     this.running = true;
     await this.prepareFiles();
-    for (const m of this.c.members) this.loops.push(this.memberLoop(m));
+    for (const m of this.voters) this.loops.push(this.memberLoop(m));
     // first round: give every node one chance so PgBouncer starts with a route if there is one
     const deadline = Date.now() + (this.o.firstRoundMs ?? this.c.sshTimeoutMs + 500);
-    while (Date.now() < deadline && this.seen.size < this.c.members.length) await sleep(25);
+    while (Date.now() < deadline && this.seen.size < this.voters.length) await sleep(25);
     this.decide();
     this.writeIni(this.decided?.primary ?? null);
     this.sup.start({ name: 'pgbouncer', cmd: this.c.pgbouncerBin, args: [this.paths.ini], user: this.ids ? this.c.runUser : undefined, restart: 'always', stopSignal: 'SIGTERM', stopTimeoutMs: 5000 });
@@ -263,11 +268,11 @@ export class ProxyAgent {
   private decide(): void {
     const now = Date.now();
     const answers: Record<string, AskResult> = {};
-    for (const m of this.c.members) {
+    for (const m of this.voters) {
       const s = this.seen.get(m.name);
       if (s) answers[m.name] = now - s.at > this.staleMs ? { kind: 'timeout', detail: `last answer ${now - s.at} ms old` } : s.r;
     }
-    const v = vote(this.c.members.map((m) => m.name), answers);
+    const v = vote(this.c.members.map((m) => m.name), answers, this.c.witness ? [this.c.witness.name] : []);
     const prev = this.decided;
     this.decided = v;
     if (!prev || prev.primary !== v.primary || prev.rule !== v.rule || prev.conflicts.join() !== v.conflicts.join()) {
