@@ -2,7 +2,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
-import { NodeCluster, TestNode } from '../helpers/node-cluster';
+import { NodeCluster, TestNode, descendants } from '../helpers/node-cluster';
 import { waitFor, sleep } from '../helpers/pg-tools';
 import { AckWriter } from '../helpers/writer';
 import { signalGroup, TT } from '../helpers/zero-loss-suite';
@@ -17,7 +17,7 @@ const w = c.witness!;
 const [n1, n2] = c.nodes;
 
 t.teardown(async () => {
-  for (const n of [...c.nodes, w]) signalGroup(n.proc?.pid, 'SIGCONT');
+  for (const n of [...c.nodes, w]) freeze(n, 'SIGCONT');
   await c.teardown();
 });
 
@@ -47,6 +47,24 @@ async function waitWitnessRunning(timeoutMs = 120000): Promise<void> {
     if (w.proc && w.proc.exitCode !== null) throw new Error(`witness exited with ${w.proc.exitCode}; log tail: ${c.logTail(w)}`);
     return c.state(w).phase === 'running' && (await witnessQuery('SELECT 1').then(() => true, () => false));
   }, timeoutMs, 300);
+}
+
+/**
+ * Freezes (SIGSTOP) or wakes (SIGCONT) a node's agent and every process below it. A process-group
+ * signal is not enough: PostgreSQL backends and WAL senders call setsid() and would keep serving.
+ */
+function freeze(n: TestNode, sig: 'SIGSTOP' | 'SIGCONT'): number {
+  if (!n.proc?.pid) return 0;
+  const all = [n.proc.pid, ...descendants(n.proc.pid)];
+  for (const pid of all) {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* gone */
+    }
+  }
+  signalGroup(n.proc.pid, sig);
+  return all.length;
 }
 
 /** Every acknowledged id is on the primary and on the standby; windows of different (server, timeline) never overlap. */
@@ -113,7 +131,7 @@ t.test('2+1 cold start in strict mode: the witness registers with repmgr, holds 
   }, 60000, 300);
   t.equal(ssn, 'ANY 1 ("n2")', 'strict: the primary waits for its one standby');
   const rows = await waitFor('witness host key in the registry', async () => {
-    const r = await c.query<{ kind: string }>(n1, "SELECT kind FROM pgswarm.registry WHERE name = 'w1'");
+    const r = await c.query<{ kind: string }>(n1, "SELECT kind FROM pgswarm.registry WHERE name = 'w1'", [], 'postgres');
     return r.length ? r : null;
   }, 30000, 500);
   t.same(rows.map((r) => r.kind), ['node-host'], 'the witness publishes its signed host key only (no client key: it runs nothing on the nodes)');
@@ -182,7 +200,8 @@ t.test('(c) primary frozen (SIGSTOP): failover with the witness\'s vote; the old
   const old = byName(await routed());
   const other = c.nodes.find((n) => n !== old)!;
   const frozenAt = Date.now();
-  signalGroup(old.proc?.pid, 'SIGSTOP');
+  const count = freeze(old, 'SIGSTOP');
+  t.ok(count > 5, `${old.name} frozen: its agent and ${count - 1} processes below it, backends included`);
   let woke = false;
   try {
     const np = await waitFor('proxy routes to the other node', async () => {
@@ -190,7 +209,9 @@ t.test('(c) primary frozen (SIGSTOP): failover with the witness\'s vote; the old
       return r && r !== old.name ? r : null;
     }, 90000, 100);
     t.equal(np, other.name, `${other.name} promoted and routed to while ${old.name} is frozen (${Date.now() - frozenAt} ms)`);
-    signalGroup(old.proc?.pid, 'SIGCONT');
+    const during = wr.acked.filter((a) => a.startedAt > frozenAt + 100 && a.at < Date.now()).length;
+    t.comment(`(c) writes acknowledged while ${old.name} was frozen: ${during} (strict 2+1: the new primary waits for its standby)`);
+    freeze(old, 'SIGCONT');
     woke = true;
     const fenced = await waitFor(`${old.name} fences itself`, async () => {
       const f = events(old, 'fenced');
@@ -201,7 +222,7 @@ t.test('(c) primary frozen (SIGSTOP): failover with the witness\'s vote; the old
     await waitFor('a write acknowledged after the freeze', async () => wr.firstAckAfter(frozenAt + 1), 90000, 100);
     t.comment(`(c) first acknowledged write ${wr.firstAckAfter(frozenAt + 1)! - frozenAt} ms after freezing ${old.name}`);
   } finally {
-    if (!woke) signalGroup(old.proc?.pid, 'SIGCONT');
+    if (!woke) freeze(old, 'SIGCONT');
   }
   await sleep(1000);
   await wr.stop();
