@@ -19,6 +19,8 @@ export interface CurrentPrimary {
   upstream: string | null;
   members: { name: string; reachable: boolean; role: 'primary' | 'standby' | 'down'; timeline: number | null; upstream: string | null }[];
   reason: string;
+  /** The witness this node is configured with (set by the answer loop), so proxies can spot a PGSWARM_WITNESS that differs. */
+  witness?: string | null;
 }
 
 export const EXIT_PRIMARY = 0;

@@ -28,6 +28,8 @@ export interface NodeAnswer {
   upstream: string | null;
   members: MemberView[];
   reason: string;
+  /** The witness the answering node is configured with (PGSWARM_WITNESS), null for none; absent from older nodes. */
+  witness?: string | null;
 }
 
 /** The outcome of asking one node, as the vote sees it. */
@@ -81,6 +83,7 @@ export function validateNodeAnswer(v: unknown): NodeAnswer | string {
     upstream: o.upstream,
     members,
     reason: typeof o.reason === 'string' ? o.reason.slice(0, 500) : '',
+    ...(o.witness === null || (typeof o.witness === 'string' && NAME_RE.test(o.witness)) ? { witness: o.witness } : {}),
   };
 }
 

@@ -58,7 +58,7 @@ function startAnswerLoop(ctx: NodeContext, compute: () => Promise<CurrentPrimary
   let last = '';
   const tick = async () => {
     try {
-      const r = await compute();
+      const r = { ...(await compute()), witness: ctx.cfg.witness?.name ?? null };
       writeIfChangedOrTouch(file, formatCurrentPrimary(r));
       if (r.primary !== last) ctx.log.info({ event: 'current-primary', primary: r.primary, reason: r.reason }, `current primary: ${r.primary ?? 'none'} (${r.reason})`);
       last = r.primary ?? '';

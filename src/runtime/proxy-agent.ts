@@ -21,6 +21,7 @@ import type { Member } from '../core/node-config';
 import type { ProxyConfig } from '../core/proxy-config';
 import type { AskResult } from '../core/node-answer';
 import { vote, VoteResult } from '../core/vote';
+import { witnessDisagreements, describeDisagreements } from '../core/witness-check';
 import { renderAuthFile, renderPgbouncerIni, PgbouncerIniInput } from '../core/render-pgbouncer';
 import { scramVerifier } from '../core/scram';
 import type { Bouncer } from '../ports/bouncer';
@@ -95,6 +96,7 @@ export class ProxyAgent {
   private iniInput!: Omit<PgbouncerIniInput, 'route'>;
   private ids: { uid: number; gid: number } | undefined;
   private lastState = '';
+  private witnessDisagreement = '';
 
   constructor(private readonly o: ProxyAgentOptions) {
     this.c = o.config;
@@ -273,6 +275,14 @@ export class ProxyAgent {
       if (s) answers[m.name] = now - s.at > this.staleMs ? { kind: 'timeout', detail: `last answer ${now - s.at} ms old` } : s.r;
     }
     const v = vote(this.c.members.map((m) => m.name), answers, this.c.witness ? [this.c.witness.name] : []);
+    const mine = this.c.witness?.name ?? null;
+    const dis = witnessDisagreements(mine, answers);
+    const disSig = dis.map((d) => `${d.node}=${d.theirs}`).join(',');
+    if (disSig !== this.witnessDisagreement) {
+      this.witnessDisagreement = disSig;
+      if (dis.length) this.log.error({ event: 'witness-mismatch', configured: mine, nodes: dis }, describeDisagreements(mine, dis));
+      else this.log.info({ event: 'witness-agreed', configured: mine }, `every answering node counts the same witness as this proxy (${mine ?? 'none'})`);
+    }
     const prev = this.decided;
     this.decided = v;
     if (!prev || prev.primary !== v.primary || prev.rule !== v.rule || prev.conflicts.join() !== v.conflicts.join()) {
