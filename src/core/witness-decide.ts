@@ -13,7 +13,7 @@ export interface WitnessMarker {
 }
 
 export interface WitnessObservation {
-  /** PGDATA holds a cluster (PG_VERSION exists). */
+  /** PGDATA holds any file (lost+found aside). */
   hasPgdata: boolean;
   /** A set-up was interrupted (setup-in-progress exists). */
   inProgress: boolean;

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import type { NodeContext } from './node-context';
 import { writeIfChanged } from './node-context';
 import type { NodeExtras } from './node-agent';
@@ -31,6 +30,15 @@ export function witnessExtras(ctx: NodeContext): NodeExtras {
     clientKey: false,
     applySchema: false,
   });
+}
+
+/** PGDATA holds anything (lost+found aside): initdb would refuse it, and it may not be ours. */
+function pgdataHasFiles(dir: string): boolean {
+  try {
+    return fs.readdirSync(dir).some((e) => e !== 'lost+found');
+  } catch {
+    return false;
+  }
 }
 
 export class WitnessAgent {
@@ -72,7 +80,7 @@ export class WitnessAgent {
     const { cfg, paths } = this.ctx;
     const cp = await probeCurrentPrimary(cfg.nodeName, cfg.members, { user: cfg.replUser, password: cfg.replPassword, caFile: cfg.caCertFile, timeoutMs: cfg.connectTimeoutSecs * 1000 });
     return {
-      hasPgdata: fs.existsSync(path.join(paths.pgdata, 'PG_VERSION')),
+      hasPgdata: pgdataHasFiles(paths.pgdata),
       inProgress: fs.existsSync(paths.inProgress),
       marker: fs.existsSync(paths.marker) ? readWitnessMarker(paths.marker) ?? {} : null,
       primary: cp.primary,
