@@ -52,7 +52,7 @@ export async function gatherStatus(ctx: CliContext): Promise<StatusView> {
     return v;
   }
   const [nodes, proxies] = await Promise.all([
-    Promise.all(topologyOfServices(services.map((s) => s.Spec?.Name ?? ''), ctx.stack).dataNodes.map((n) => observeNode(ctx, n))),
+    Promise.all(((t) => [...t.dataNodes, ...t.witnesses])(topologyOfServices(services.map((s) => s.Spec?.Name ?? ''), ctx.stack)).map((n) => observeNode(ctx, n))),
     Promise.all(DEFAULT_PROXIES.map((p, i) => observeProxy(ctx, p.service, Number((i === 0 ? ctx.env.PGSWARM_PORT : ctx.env.PGSWARM_PORT2) || p.port)))),
   ]);
   return buildStatus(nodes, proxies);
