@@ -49,8 +49,8 @@ export async function readLocalState(p: NodePaths, pgBinDir: string): Promise<Lo
   }
   let marker: LocalState['marker'] = null;
   try {
-    const j = JSON.parse(fs.readFileSync(p.marker, 'utf8')) as { systemId?: unknown };
-    if (typeof j.systemId === 'string') marker = { systemId: j.systemId };
+    const j = JSON.parse(fs.readFileSync(p.marker, 'utf8')) as { systemId?: unknown; role?: unknown };
+    if (typeof j.systemId === 'string') marker = { systemId: j.systemId, ...(typeof j.role === 'string' ? { role: j.role } : {}) };
   } catch {
     marker = null;
   }

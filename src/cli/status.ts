@@ -1,7 +1,8 @@
 /** pgswarm status: nodes (role, health, lag, timeline, last decision) and proxies, as a table or --json. */
 import { parseCurrentPrimary } from '../core/current-primary';
 import { CliContext } from './context';
-import { DEFAULT_NODES, DEFAULT_PROXIES } from './cluster-secrets';
+import { DEFAULT_PROXIES } from './cluster-secrets';
+import { topologyOfServices } from './topology';
 import { buildStatus, NodeObservation, ProxyObservation, renderStatus, StatusView } from './status-view';
 
 const NODE_STATE = '/var/lib/pgswarm/run/state.json';
@@ -51,7 +52,7 @@ export async function gatherStatus(ctx: CliContext): Promise<StatusView> {
     return v;
   }
   const [nodes, proxies] = await Promise.all([
-    Promise.all(DEFAULT_NODES.map((n) => observeNode(ctx, n))),
+    Promise.all(((t) => [...t.dataNodes, ...t.witnesses])(topologyOfServices(services.map((s) => s.Spec?.Name ?? ''), ctx.stack)).map((n) => observeNode(ctx, n))),
     Promise.all(DEFAULT_PROXIES.map((p, i) => observeProxy(ctx, p.service, Number((i === 0 ? ctx.env.PGSWARM_PORT : ctx.env.PGSWARM_PORT2) || p.port)))),
   ]);
   return buildStatus(nodes, proxies);

@@ -29,7 +29,7 @@ export interface LocalState {
   /** PGDATA is missing or holds no files. */
   pgdataEmpty: boolean;
   /** Our "this node finished set-up" marker (kept outside PGDATA), if present. */
-  marker: { systemId: string } | null;
+  marker: { systemId: string; role?: string } | null;
   /** A set-up step that we started and did not finish ('init' | 'clone' | 'rejoin'), if any. */
   inProgress: 'init' | 'clone' | 'rejoin' | null;
   /** pg_controldata output, when PGDATA holds a cluster. */
@@ -123,6 +123,12 @@ const sysIdOf = (p: PeerProbe | null) => (p && p.reachable ? p.systemId : null);
 
 /** The decision table, in order. The first match wins. */
 export const RULES: readonly Rule[] = [
+  {
+    name: 'witness-volume',
+    when: (f) => f.obs.local.marker?.role === 'witness',
+    then: () => ({ action: 'refuse' }),
+    reason: () => 'this volume was set up by a witness (PGSWARM_ROLE=witness: repmgr metadata, no data): a data node never starts on it; give the data node its own volume',
+  },
   {
     name: 'partial-setup',
     when: (f) => (f.obs.local.inProgress === 'init' || f.obs.local.inProgress === 'clone') && f.obs.local.marker === null,

@@ -336,6 +336,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
         PGSWARM_SYNC_MODE: cfg.syncMode,
         PGSWARM_HISTORY_FILE: zp.history,
         PGSWARM_CTL_SOCKET: ctx.paths.ctlSocket,
+        ...(cfg.witness ? { PGSWARM_WITNESS: `${cfg.witness.name}@${cfg.witness.host}:${cfg.witness.port}:${cfg.witness.sshPort}` } : {}),
       }, null, 2) + '\n', 0o644);
       log.info({ event: 'zero-loss', mode: cfg.syncMode, fenceAfterMs: cfg.fenceAfterMs, degradeAfterMs: cfg.syncMode === 'degrade' ? cfg.degradeAfterMs : undefined, witness: cfg.witness?.name }, `synchronous mode ${cfg.syncMode}; fencing ${cfg.fenceAfterMs > 0 ? `after ${cfg.fenceAfterMs} ms without a majority` : 'on a newer primary only'}`);
     },

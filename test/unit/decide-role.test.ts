@@ -20,6 +20,7 @@ function obs(o: Partial<Observation>): Observation {
 interface Case { name: string; o: Observation; action: string; rule: string; target?: string }
 
 const cases: Case[] = [
+  { name: 'a witness\'s volume (marker role witness) → refuse, never start a data node on it', o: obs({ isBootstrapNode: true, local: { ...primaryData(), marker: { systemId: SYS, role: 'witness' } } }), action: 'refuse', rule: 'witness-volume' },
   { name: 'bootstrap node, nothing anywhere → init', o: obs({ isBootstrapNode: true, proxies: [down('p1')], peers: [gone('n2'), gone('n3')] }), action: 'init-primary', rule: 'empty-bootstrap' },
   { name: 'bootstrap node, proxies up with no primary, peers down → init', o: obs({ isBootstrapNode: true, proxies: [none('p1')], peers: [gone('n2')] }), action: 'init-primary', rule: 'empty-bootstrap' },
   { name: 'bootstrap node, a peer answers without primary → wait (no second cluster)', o: obs({ isBootstrapNode: true, proxies: [none('p1')], peers: [up('n2', true)] }), action: 'wait', rule: 'empty-bootstrap-peers-up' },
