@@ -67,6 +67,8 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
   let following = false;
   /** The timeline this standby last streamed on (pg_control_checkpoint's can be stale on a standby). */
   let streamTl = 0;
+  /** The synchronous_standby_names this standby last reported in sync-status.json (null: not yet, in this standby life). */
+  let standbyStatusFor: string | null = null;
 
   const readHistory = () => {
     try {
@@ -104,7 +106,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
     if (!lastDecision || lastDecision.rule !== d.rule || lastDecision.synchronousStandbyNames !== d.synchronousStandbyNames) {
       const level = d.degraded ? 'error' : d.rule === 'strict-waiting' || d.rule === 'degrade-waiting' ? 'warn' : 'info';
       log[level]({ event: d.degraded ? 'sync-degraded' : 'sync-policy', mode: cfg.syncMode, rule: d.rule, names: d.synchronousStandbyNames, healthy: d.healthy, degraded: d.degraded }, d.reason);
-      writeIfChanged(zp.syncStatus, JSON.stringify({ node: cfg.nodeName, mode: cfg.syncMode, names: d.synchronousStandbyNames, degraded: d.degraded, rule: d.rule, reason: d.reason, healthy: d.healthy, since: new Date(now).toISOString() }) + '\n', 0o644);
+      writeIfChanged(zp.syncStatus, JSON.stringify({ node: cfg.nodeName, role: 'primary', mode: cfg.syncMode, names: d.synchronousStandbyNames, degraded: d.degraded, rule: d.rule, reason: d.reason, healthy: d.healthy, since: new Date(now).toISOString() }) + '\n', 0o644);
       lastDecision = d;
     }
     if (d.synchronousStandbyNames === l.synchronousStandbyNames) return;
@@ -246,6 +248,11 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
       lastApplied = { names: want, at: now };
       log.info({ event: 'standby-sync-names', to: want }, `standby keeps synchronous_standby_names '${want}' ready for a promotion (no asynchronous window after it)`);
     }
+    if (standbyStatusFor !== want) {
+      // So `pgswarm status` shows a standby's own state, not what this node wrote in an earlier life as primary.
+      standbyStatusFor = want;
+      writeIfChanged(zp.syncStatus, JSON.stringify({ node: cfg.nodeName, role: 'standby', mode: cfg.syncMode, names: want, degraded: false, rule: 'standby', reason: want ? `standby: keeps synchronous_standby_names '${want}' ready for a promotion` : 'standby (asynchronous mode)', since: new Date(now).toISOString() }) + '\n', 0o644);
+    }
     if (l.receiverStatus === 'streaming') streamTl = Math.max(streamTl, l.timeline);
     // Not streaming: look every tick. Streaming: still look once a second, because a connection to a
     // frozen or cut-off old primary can look 'streaming' for wal_receiver_timeout.
@@ -277,6 +284,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
         history = null;
         fs.rmSync(zp.history, { force: true });
         lastDecision = null;
+        standbyStatusFor = null;
       }
       await keepSyncNames(c, l, now);
       void checkFence(l);
@@ -296,6 +304,13 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
 
   return {
     beforeDecide: async () => {
+      // A fence ends with the agent: a new agent decides the role anew, so an old "fenced: true" would mislead `pgswarm status`.
+      try {
+        const f = JSON.parse(fs.readFileSync(zp.fence, 'utf8')) as { fenced?: boolean; rule?: string; at?: string };
+        if (f.fenced) writeIfChanged(zp.fence, JSON.stringify({ node: cfg.nodeName, fenced: false, reason: `agent restarted (it was fenced by rule ${f.rule ?? '?'} at ${f.at ?? '?'}): the role is decided anew`, at: new Date().toISOString() }) + '\n', 0o644);
+      } catch {
+        /* no fence file */
+      }
       writeIfChanged(zp.validateConf, JSON.stringify({
         PGSWARM_NODE_NAME: cfg.nodeName,
         PGSWARM_PEERS: cfg.members.map((m) => `${m.name}@${m.host}:${m.port}:${m.sshPort}`).join(','),
