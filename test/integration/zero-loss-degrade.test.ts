@@ -135,7 +135,8 @@ t.test('degrade: both standbys down -> writes wait PGSWARM_DEGRADE_AFTER_MS, the
   t.comment(`standbys restarted -> synchronous on both again: ${syncAgainAt - backAt} ms`);
   await sleep(1000);
   const recovered = await statusNow();
-  t.notMatch(recovered, /DEGRADED/, 'pgswarm status no longer shows DEGRADED');
+  t.notMatch(recovered, /is DEGRADED|YES since/, 'pgswarm status no longer shows the primary degraded');
+  t.match(recovered, new RegExp(`${p.name}\\s+degrade\\s+${all.replace(/[()]/g, '\\$&')}\\s+no\\s+no`), `pgswarm status: ${p.name} synchronous on ${all}, not degraded, not fenced`);
   await w.stop();
   t.ok(w.acked.length > 60, `${w.acked.length} acknowledged writes in all`);
   await checkNothingLost(t, w, 'degrade');
