@@ -20,7 +20,7 @@ import { buildStatus, renderStatus, parseSyncStatus, parseFence, NodeObservation
 // down or crash-looping, replication broken. Fencing is off here (PGSWARM_FENCE_AFTER_MS=0): with one
 // proxy the primary sees 2 of 4 voters once both standbys' PostgreSQL is down and would fence; the
 // default stack has two proxies (3 of 5, no fencing). See docs/zero-loss.md.
-const LIMIT = 6000;
+const LIMIT = 10000; // the default
 const { c, byName, routed, events, checkNothingLost } = zeroLossSuite('zld', 15900, { mode: 'degrade', degradeAfterMs: LIMIT, fenceAfterMs: 0 });
 
 const ca = () => fs.readFileSync(c.ca.cert, 'utf8');
@@ -82,10 +82,15 @@ t.test('degrade: both standbys down -> writes wait PGSWARM_DEGRADE_AFTER_MS, the
   const stoppedAt = Date.now();
   t.comment(`both standbys' PostgreSQL stopped in ${stoppedAt - stopAt} ms`);
 
-  // While waiting: not degraded yet, no write acknowledged, the proxy still routes to the primary.
-  await sleep(LIMIT / 2);
-  t.equal(w.acked.filter((a) => a.startedAt > stoppedAt).length, 0, `half-way through the limit (${LIMIT / 2} ms): no write acknowledged (they wait)`);
-  t.equal(syncStatus(p)?.degraded, false, 'half-way: sync-status.json not yet degraded');
+  // While waiting (half-way through the limit, counted from the stop): not degraded yet, no write acknowledged,
+  // the proxy still routes to the primary. A loaded machine can take seconds to stop the standbys; then skip.
+  const half = stopAt + LIMIT / 2;
+  if (Date.now() < half - 500) {
+    await sleep(half - Date.now());
+    t.equal(w.acked.filter((a) => a.startedAt > stoppedAt).length, 0, `half-way through the limit (${LIMIT / 2} ms after the stop): no write acknowledged (they wait)`);
+    t.equal(syncStatus(p)?.degraded, false, 'half-way: sync-status.json not yet degraded');
+    t.equal(syncStatus(p)?.rule, 'degrade-waiting', 'half-way: sync-status.json says degrade-waiting');
+  } else t.comment(`stopping took ${stoppedAt - stopAt} ms: half-way checks skipped`);
   t.equal(await c.routedTo(), p.name, 'the proxy still routes to the primary (the standby nodes still answer)');
 
   const firstAck = await waitFor('a write acknowledged after the degrade limit', async () => w.firstAckAfter(stoppedAt), LIMIT + 60000, 50);
