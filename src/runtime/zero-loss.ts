@@ -42,6 +42,22 @@ export function zeroLossPaths(ctx: NodeContext) {
 
 const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
+/**
+ * A primary that has not reached a majority since it became primary (a brand-new cluster's first node, whose
+ * peers and proxies cannot reach it until Swarm lists it as healthy and they have cloned from it) starts the
+ * lost-majority clock only after this long, like the stack's health start_period. Without it the bootstrap
+ * primary fenced itself 6 s after start, again after every restart, and the cluster never formed (seen on a
+ * loaded one-node swarm). Once it has reached a majority, PGSWARM_FENCE_AFTER_MS applies as before.
+ */
+export const FENCE_START_GRACE_MS = 120000;
+
+/** The lost-majority clock of a primary (pure): when the majority was lost (null: not lost, or not armed yet), and whether it was reached since the node became primary. */
+export function majorityClock(i: { majority: boolean; since: number | null; seen: boolean; primarySince: number; now: number }): { since: number | null; seen: boolean } {
+  if (i.majority) return { since: null, seen: true };
+  if (i.seen || i.now - i.primarySince >= FENCE_START_GRACE_MS) return { since: i.since ?? i.now, seen: i.seen };
+  return { since: null, seen: false };
+}
+
 export function zeroLossExtras(ctx: NodeContext): NodeExtras {
   const { cfg, log } = ctx;
   const zp = zeroLossPaths(ctx);
@@ -57,6 +73,9 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
   let lastApplied: { names: string; at: number } | null = null;
   let lastDecision: SyncDecision | null = null;
   let majorityLostSince: number | null = null;
+  /** When this node last became primary, and whether it has reached a majority since (the lost-majority clock is armed). */
+  let primarySince = 0;
+  let majoritySeen = false;
   let fenced: null | { rule: string; since: number } = null;
   let probing = false;
   let wasPrimary = false;
@@ -171,8 +190,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
         return;
       }
       if (!l || !ctx.sup.isRunning('postgres')) return;
-      if (q.majority) majorityLostSince = null;
-      else majorityLostSince ??= now;
+      ({ since: majorityLostSince, seen: majoritySeen } = majorityClock({ majority: q.majority, since: majorityLostSince, seen: majoritySeen, primarySince, now }));
       const newer = r.peers.find((p) => p.reachable && !p.inRecovery && p.timeline > l.timeline);
       const d = decideFence({ ...r.counts, majorityLostForMs: majorityLostSince === null ? 0 : now - majorityLostSince, fenceAfterMs: cfg.fenceAfterMs, newerPrimary: newer ? newer.name : null });
       if (d.rule === 'grace' && (now - (majorityLostSince ?? now)) < cfg.syncIntervalMs * 2) log.warn({ event: 'majority-lost', reachable: d.reachable, total: d.total, need: d.need }, d.reason);
@@ -281,6 +299,8 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
     if (!l.inRecovery) {
       if (!wasPrimary) {
         wasPrimary = true;
+        primarySince = now;
+        majoritySeen = false;
         history = null;
         fs.rmSync(zp.history, { force: true });
         lastDecision = null;
