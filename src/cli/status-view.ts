@@ -93,8 +93,9 @@ export interface ZeroLossRow {
 
 export function zeroLossRow(role: string, sync: SyncStatusFile | null | undefined, fence: FenceFile | null | undefined): ZeroLossRow {
   const writtenAs = sync ? sync.role ?? 'primary' : null;
-  // A file written as primary on a node that is not primary now (a standby since, or down) is history, not the present.
-  const stale = !!sync && writtenAs === 'primary' && role !== 'primary';
+  // A file written as primary on a node that is known not to be primary now (a standby since, or its PostgreSQL
+  // down, e.g. fenced) is history, not the present. Role unknown (current-primary timed out): the file as it is.
+  const stale = !!sync && writtenAs === 'primary' && (role === 'standby' || role === 'down');
   const current = sync && !stale ? sync : null;
   return {
     mode: sync?.mode ?? null,

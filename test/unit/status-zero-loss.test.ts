@@ -46,6 +46,7 @@ t.test('zeroLossRow / zeroLossCells: one table of cases', async (t) => {
     { name: 'old-format file (no role) on the primary counts as the primary\'s', role: 'primary', sync: { ...degradedSync, role: undefined }, fence: null, cells: ['degrade', "'' = ASYNC (degraded)", /^YES/, 'no'] },
     { name: 'fenced primary (postgres down): fenced with rule and time, sync state stale', role: 'down', sync: primarySync(), fence: fenced, cells: ['degrade', /file from its time as primary/, '-', `YES (majority-lost) since ${SINCE}`] },
     { name: 'unfenced again', role: 'primary', sync: primarySync(), fence: { fenced: false, reason: 'majority reachable again', at: SINCE }, cells: ['degrade', /ANY 1/, 'no', 'no'] },
+    { name: 'role unknown (current-primary timed out): the primary\'s file as it is', role: 'unknown', sync: degradedSync, fence: null, cells: ['degrade', "'' = ASYNC (degraded)", `YES since ${SINCE}`, 'no'] },
     { name: 'nothing known (older image, async node)', role: 'standby', sync: null, fence: null, cells: ['-', '-', '-', '-'] },
   ];
   for (const c of cases) {
