@@ -85,6 +85,8 @@ export interface ZeroLossRow {
   reason: string | null;
   /** The file describes an earlier life of the node (written as primary, the node is not primary now). */
   stale: boolean;
+  /** Which side wrote sync-status.json (null: no file). */
+  writtenAs: 'primary' | 'standby' | null;
   fenced: boolean | null;
   fenceRule: string | null;
   fenceReason: string | null;
@@ -104,6 +106,7 @@ export function zeroLossRow(role: string, sync: SyncStatusFile | null | undefine
     since: current?.since ?? null,
     reason: current?.reason ?? null,
     stale,
+    writtenAs,
     fenced: fence ? fence.fenced : sync ? false : null,
     fenceRule: fence?.fenced ? fence.rule ?? null : null,
     fenceReason: fence?.reason ?? null,
@@ -209,7 +212,7 @@ export function zeroLossCells(r: NodeRow): string[] {
   if (z.stale) names = '- (file from its time as primary)';
   else if (z.names === null) names = '-';
   else if (z.names === '') names = z.degraded ? "'' = ASYNC (degraded)" : "'' (async)";
-  else names = r.role === 'primary' ? z.names : `${z.names} (kept ready for a promotion)`;
+  else names = z.writtenAs === 'standby' ? `${z.names} (kept ready for a promotion)` : z.names;
   const degraded = z.degraded === null ? '-' : z.degraded ? `YES since ${z.since ?? '?'}` : 'no';
   const fenced = z.fenced === null ? '-' : z.fenced ? `YES (${z.fenceRule ?? '?'}) since ${z.fenceAt ?? '?'}` : 'no';
   return [r.node, z.mode ?? '-', names, degraded, fenced];

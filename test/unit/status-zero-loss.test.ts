@@ -47,6 +47,8 @@ t.test('zeroLossRow / zeroLossCells: one table of cases', async (t) => {
     { name: 'fenced primary (postgres down): fenced with rule and time, sync state stale', role: 'down', sync: primarySync(), fence: fenced, cells: ['degrade', /file from its time as primary/, '-', `YES (majority-lost) since ${SINCE}`] },
     { name: 'unfenced again', role: 'primary', sync: primarySync(), fence: { fenced: false, reason: 'majority reachable again', at: SINCE }, cells: ['degrade', /ANY 1/, 'no', 'no'] },
     { name: 'role unknown (current-primary timed out): the primary\'s file as it is', role: 'unknown', sync: degradedSync, fence: null, cells: ['degrade', "'' = ASYNC (degraded)", `YES since ${SINCE}`, 'no'] },
+    { name: 'role unknown, synchronous primary\'s file: the live value, not "kept ready"', role: 'unknown', sync: primarySync(), fence: null, cells: ['degrade', 'ANY 1 ("pgnode2", "pgnode3")', 'no', 'no'] },
+    { name: 'a primary promoted moments ago, still holding its standby file: what it kept ready', role: 'primary', sync: standbySync(), fence: null, cells: ['degrade', 'ANY 1 ("pgnode1", "pgnode3") (kept ready for a promotion)', '-', 'no'] },
     { name: 'nothing known (older image, async node)', role: 'standby', sync: null, fence: null, cells: ['-', '-', '-', '-'] },
   ];
   for (const c of cases) {
