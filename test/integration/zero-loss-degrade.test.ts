@@ -147,6 +147,37 @@ t.test('degrade: both standbys down -> writes wait PGSWARM_DEGRADE_AFTER_MS, the
   await checkNothingLost(t, w, 'degrade');
 });
 
+t.test('degrade, both standby NODES killed: the proxy pauses (no majority of data members names the primary); a direct client is acknowledged after the limit', async (t) => {
+  const p = byName(await routed());
+  const standbys = c.nodes.filter((n) => n !== p);
+  const all = `ANY 1 (${standbys.map((s) => `"${s.name}"`).sort().join(', ')})`;
+  await waitFor('synchronous on both standbys', async () => ((await ssn(p)) === all ? true : null), 60000, 300);
+  const killAt = Date.now();
+  await Promise.all(standbys.map((s) => c.kill(s)));
+  const direct = c.client(p, { user: 'app', password: 'app-password' });
+  await direct.connect();
+  let ackedAt: number | null = null;
+  const ins = direct.query('INSERT INTO acks (id) VALUES ($1)', [8000001]).then(() => (ackedAt = Date.now()));
+  await waitFor('the proxy stops routing (paused)', async () => ((await c.routedTo()) === null ? true : null), 30000, 200);
+  t.pass('with both standby nodes dead the proxy routes nowhere, in degrade mode too');
+  await waitFor('the direct write is acknowledged once degraded', async () => ackedAt, LIMIT + 60000, 100);
+  await ins;
+  await direct.end();
+  t.ok(ackedAt! - killAt >= LIMIT, `direct write acknowledged ${ackedAt! - killAt} ms after the kill (limit ${LIMIT} ms), asynchronously`);
+  t.equal(await c.routedTo(), null, 'the proxy still routes nowhere: through it, nothing is acknowledged');
+  for (const s of standbys) c.start(s);
+  for (const s of standbys) await c.waitRunning(s, 120000);
+  await waitFor('synchronous again', async () => ((await ssn(p)) === all ? true : null), 90000, 300);
+  t.equal(await routed(), p.name, 'the proxy routes to the primary again');
+  for (const s of standbys) {
+    const r = await waitFor(`${s.name} has the direct write`, async () => {
+      const x = await c.query<{ n: string }>(s, 'SELECT count(*) AS n FROM acks WHERE id = 8000001');
+      return Number(x[0].n) === 1 ? 1 : null;
+    }, 30000, 300);
+    t.equal(r, 1, `${s.name} received the write acknowledged while degraded (the primary survived)`);
+  }
+});
+
 t.test('strict contrast, same data: both standbys down -> a write is not acknowledged (no degrade), acknowledged once one returns', async (t) => {
   for (const n of c.nodes) await c.stop(n);
   for (const n of c.nodes) c.start(n, strictEnv(n));
