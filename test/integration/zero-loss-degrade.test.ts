@@ -91,7 +91,7 @@ t.test('degrade: both standbys down -> writes wait PGSWARM_DEGRADE_AFTER_MS, the
     t.equal(syncStatus(p)?.degraded, false, 'half-way: sync-status.json not yet degraded');
     t.equal(syncStatus(p)?.rule, 'degrade-waiting', 'half-way: sync-status.json says degrade-waiting');
   } else t.comment(`stopping took ${stoppedAt - stopAt} ms: half-way checks skipped`);
-  t.equal(await c.routedTo(), p.name, 'the proxy still routes to the primary (the standby nodes still answer)');
+  t.equal(await waitFor('the proxy routes to the primary', async () => ((await c.routedTo()) === p.name ? p.name : null), 30000, 200).catch(() => null), p.name, 'the proxy still routes to the primary (the standby nodes still answer)');
 
   const firstAck = await waitFor('a write acknowledged after the degrade limit', async () => w.firstAckAfter(stoppedAt), LIMIT + 60000, 50);
   const stall = firstAck - stopAt;
@@ -100,8 +100,9 @@ t.test('degrade: both standbys down -> writes wait PGSWARM_DEGRADE_AFTER_MS, the
   t.equal(early.length, 0, `no write sent after the standbys stopped was acknowledged before the limit (${LIMIT} ms)`);
   t.ok(stall >= LIMIT, `the first such write was acknowledged ${stall} ms after the stop, not before ${LIMIT} ms`);
 
-  const deg = events(p, 'sync-degraded');
-  t.equal(deg.length, 1, 'one sync-degraded event');
+  // (A slow cold start can degrade once before the scenario; only events since the stop count.)
+  const deg = events(p, 'sync-degraded').filter((e) => Date.parse(String(e.time)) >= stopAt);
+  t.equal(deg.length, 1, 'one sync-degraded event since the stop');
   t.equal(deg[0]?.level, 50, 'logged at level error');
   const degAt = Date.parse(String(deg[0]?.time));
   t.ok(degAt >= stopAt + LIMIT, `sync-degraded logged ${degAt - stopAt} ms after the stop (not before the limit)`);
