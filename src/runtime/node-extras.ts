@@ -9,7 +9,7 @@ import { ensureKeyPair } from '../adapters/ssh-keys';
 import { AtomicFileWriter } from '../adapters/atomic-file';
 import { PgRegistryStore, applyRegistrySchema } from '../adapters/registry-store';
 import { syncKeys, KeySyncState, SelfKeys } from './key-sync';
-import { pgClientConfig } from '../adapters/pg-connect';
+import { pgClientConfig, closeClient } from '../adapters/pg-connect';
 import { probePeer } from '../adapters/peer-probe';
 import { childProcessRunner } from '../adapters/child-process-runner';
 import { probeCurrentPrimary } from '../adapters/current-primary-probe';
@@ -174,7 +174,7 @@ export function sshExtras(ctx: NodeContext, opts: SshExtrasOptions = {}): NodeEx
         nodeName: cfg.nodeName,
       }, state);
     } finally {
-      await c.end().catch(() => undefined);
+      await closeClient(c);
     }
   };
   const loop = () => {

@@ -5,7 +5,7 @@ import type { NodeContext } from './node-context';
 import type { NodeExtras } from './node-agent';
 import { writeIfChanged, repmgr, superuserTarget, repmgrTarget } from './node-context';
 import { nodeIdOf } from './node-actions';
-import { pgClientConfig } from '../adapters/pg-connect';
+import { pgClientConfig, closeClient } from '../adapters/pg-connect';
 import { readLocalReplication, probePeerLsn, REPLICATION_SQL, toReplicationRows, LocalReplication } from '../adapters/replication-probe';
 import { probePeer } from '../adapters/peer-probe';
 import { askProxies } from '../adapters/proxy-primary';
@@ -113,7 +113,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
   const closeLocal = async () => {
     const c = local;
     local = null;
-    await c?.end().catch(() => undefined);
+    await closeClient(c);
   };
 
   const localClient = async (): Promise<Client> => {
@@ -220,7 +220,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
     const key = `${up.host}:${up.port}`;
     try {
       if (!upstream || upstream.key !== key) {
-        await upstream?.c.end().catch(() => undefined);
+        await closeClient(upstream?.c);
         upstream = null;
         const c = new Client(pgClientConfig({ ...repmgrTarget(ctx, up), timeoutMs: 1000 }));
         c.on('error', () => {
@@ -233,7 +233,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
     } catch {
       const c = upstream?.c;
       upstream = null;
-      await c?.end().catch(() => undefined);
+      await closeClient(c);
       return null;
     }
   };
@@ -384,7 +384,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
       stopped = true;
       if (timer) clearTimeout(timer);
       await closeLocal();
-      await upstream?.c.end().catch(() => undefined);
+      await closeClient(upstream?.c);
     },
   };
 }

@@ -8,6 +8,7 @@ import { scramVerifier } from '../../src/core/scram';
 import { generateSigningKeyPair } from '../../src/core/signing';
 import { createToken } from '../../src/core/join-token';
 import { testDir, pgBin, postgresIds, waitFor, sleep } from './pg-tools';
+import { closeClient } from '../../src/adapters/pg-connect';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const PGNODE = path.join(ROOT, 'dist', 'src', 'bin', 'pgnode.js');
@@ -251,7 +252,7 @@ export class NodeCluster {
     try {
       return (await c.query(sql, params)).rows as T[];
     } finally {
-      await c.end();
+      await closeClient(c);
     }
   }
 
@@ -346,7 +347,7 @@ pidfile = ${d}/pgbouncer.pid
     try {
       return (await c.query(sql)).rows;
     } finally {
-      await c.end();
+      await closeClient(c);
     }
   }
 
