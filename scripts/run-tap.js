@@ -11,6 +11,7 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..');
 const tiers = process.argv.slice(2);
 const only = process.env.PGSWARM_TEST_FILTER || '';
+const fileTimeoutMs = Number(process.env.PGSWARM_TEST_FILE_TIMEOUT_MIN || '25') * 60000;
 let passed = 0;
 let failed = 0;
 const failures = [];
@@ -36,7 +37,13 @@ for (const tier of tiers) {
       stdio: ['ignore', 'pipe', 'pipe'],
       maxBuffer: 256 * 1024 * 1024,
       env: { ...process.env, TAP_TIMEOUT: process.env.TAP_TIMEOUT || '0' },
+      // A test file that never exits (a handle left open) must fail, not hang CI.
+      timeout: fileTimeoutMs,
+      killSignal: 'SIGKILL',
     });
+    if (r.error && r.error.code === 'ETIMEDOUT') {
+      failures.push(`${tier}/${f}: killed after ${fileTimeoutMs / 60000} min (PGSWARM_TEST_FILE_TIMEOUT_MIN)`);
+    }
     process.stdout.write(r.stdout || '');
     if (r.stderr) process.stdout.write(r.stderr.split('\n').map((l) => `# stderr: ${l}`).join('\n') + '\n');
     let p = 0;

@@ -5,6 +5,7 @@
  * PgBouncer needs no reconnect logic.
  */
 import { Client, ClientConfig } from 'pg';
+import { closeClient } from './pg-connect';
 import type { ConnectionOptions } from 'node:tls';
 import type { Bouncer, ConsoleRow } from '../ports/bouncer';
 
@@ -54,7 +55,7 @@ export class BouncerAdmin implements Bouncer {
       return await Promise.race([run, timeout]);
     } finally {
       if (timer) clearTimeout(timer);
-      c.end().catch(() => undefined);
+      void closeClient(c);
     }
   }
 

@@ -49,15 +49,15 @@ export async function readLocalState(p: NodePaths, pgBinDir: string): Promise<Lo
   }
   let marker: LocalState['marker'] = null;
   try {
-    const j = JSON.parse(fs.readFileSync(p.marker, 'utf8')) as { systemId?: unknown };
-    if (typeof j.systemId === 'string') marker = { systemId: j.systemId };
+    const j = JSON.parse(fs.readFileSync(p.marker, 'utf8')) as { systemId?: unknown; role?: unknown };
+    if (typeof j.systemId === 'string') marker = { systemId: j.systemId, ...(typeof j.role === 'string' ? { role: j.role } : {}) };
   } catch {
     marker = null;
   }
   let inProgress: LocalState['inProgress'] = null;
   try {
     const s = fs.readFileSync(p.inProgress, 'utf8').trim();
-    if (s === 'init' || s === 'clone') inProgress = s;
+    if (s === 'init' || s === 'clone' || s === 'rejoin') inProgress = s;
   } catch {
     inProgress = null;
   }

@@ -35,6 +35,25 @@ export function pgClientConfig(t: PgTarget): ClientConfig {
   };
 }
 
+/**
+ * Ends a client without ever hanging: end() waits for the server to close the socket, and a
+ * frozen or cut-off server never does (a probe of a frozen peer then blocked its caller for
+ * good: a primary stopped re-checking its majority and never fenced). After `ms` the socket is
+ * destroyed.
+ */
+export async function closeClient(c: Client | null | undefined, ms = 1000): Promise<void> {
+  if (!c) return;
+  let timer: NodeJS.Timeout | undefined;
+  const ended = await Promise.race([
+    c.end().then(() => true, () => true),
+    new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), ms);
+    }),
+  ]);
+  if (timer) clearTimeout(timer);
+  if (!ended) (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
 export async function withPg<T>(t: PgTarget, fn: (c: Client) => Promise<T>): Promise<T> {
   const c = new Client(pgClientConfig(t));
   c.on('error', () => undefined);
@@ -42,6 +61,6 @@ export async function withPg<T>(t: PgTarget, fn: (c: Client) => Promise<T>): Pro
   try {
     return await fn(c);
   } finally {
-    await c.end().catch(() => undefined);
+    await closeClient(c);
   }
 }

@@ -5,7 +5,7 @@ import type { ProxyConfig } from '../core/proxy-config';
 import type { Logger } from '../core/log';
 import type { Member } from '../core/node-config';
 import { ensureKeyPair } from './ssh-keys';
-import { pgClientConfig } from './pg-connect';
+import { pgClientConfig, closeClient } from './pg-connect';
 import { PgRegistryStore } from './registry-store';
 import { verifyRows } from '../core/registry-row';
 import { knownHostEntriesFromRows, KnownHostEntry } from '../core/host-verifier';
@@ -32,7 +32,7 @@ async function withEnrollRole<T>(c: ProxyConfig, m: Member, fn: (db: Client) => 
   try {
     return await fn(db);
   } finally {
-    await db.end().catch(() => undefined);
+    await closeClient(db);
   }
 }
 

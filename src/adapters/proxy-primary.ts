@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+import { closeClient } from './pg-connect';
 import fs from 'node:fs';
 import { promises as dns } from 'node:dns';
 import { isIP } from 'node:net';
@@ -44,7 +45,7 @@ export async function askProxy(p: Endpoint, o: AskProxyOptions): Promise<ProxyAn
   } catch (e) {
     return { proxy: label, status: 'unreachable', error: (e as Error).message };
   } finally {
-    await c.end().catch(() => undefined);
+    await closeClient(c);
   }
 }
 

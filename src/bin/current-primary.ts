@@ -5,6 +5,7 @@ import { parseMembers } from '../core/node-config';
 import { formatCurrentPrimary, EXIT_ERROR, EXIT_NO_PRIMARY, EXIT_PRIMARY } from '../core/current-primary';
 import { loadSources } from '../adapters/load-sources';
 import { probeCurrentPrimary } from '../adapters/current-primary-probe';
+import { asWitnessAnswer } from '../core/witness-answer';
 
 /**
  * current-primary: prints `PRIMARY: <name>` and a JSON line. It is the proxy
@@ -16,6 +17,7 @@ const SPEC: readonly SettingSpec[] = [
   // Must stay well below the proxy's PGSWARM_SSH_TIMEOUT_MS: a dead container's address hangs instead of
   // refusing (field notes pitfall 8), and every answer waits for the slowest member.
   { name: 'PGSWARM_PROBE_TIMEOUT_MS', kind: 'duration-ms', default: '800', help: 'per-member probe timeout' },
+  { name: 'PGSWARM_ROLE', kind: 'string', default: 'data', oneOf: ['data', 'witness'], help: 'witness: answer as the 2+1 topology\'s referee (role=witness)' },
 ];
 
 async function main(): Promise<number> {
@@ -32,7 +34,8 @@ async function main(): Promise<number> {
     return EXIT_ERROR;
   }
   const creds = { user: v.PGSWARM_REPMGR_USER as string, password: v.PGSWARM_REPMGR_PASSWORD as string, caFile: v.PGSWARM_CA_CERT_FILE as string, timeoutMs: v.PGSWARM_PROBE_TIMEOUT_MS as number };
-  const r = await probeCurrentPrimary(v.PGSWARM_NODE_NAME as string, members, creds);
+  const probed = await probeCurrentPrimary(v.PGSWARM_NODE_NAME as string, members, creds);
+  const r = v.PGSWARM_ROLE === 'witness' ? asWitnessAnswer(probed) : probed;
   process.stdout.write(formatCurrentPrimary(r));
   return r.primary ? EXIT_PRIMARY : EXIT_NO_PRIMARY;
 }

@@ -2,12 +2,13 @@
 import fs from 'node:fs';
 import { parseSettings, SettingSpec } from '../core/settings';
 import { PROBE_SETTINGS } from '../core/probe-settings';
-import { parseMembers } from '../core/node-config';
+import { parseMembers, parseWitness } from '../core/node-config';
 import { SYNC_MODES, SyncMode } from '../core/sync-standbys';
 import { mayPromote, GuardDecision, PeerLsn } from '../core/promotion-guard';
 import { parseHistory } from '../core/standby-history';
 import { loadSources } from '../adapters/load-sources';
 import { probePeerLsn, detachStandby } from '../adapters/replication-probe';
+import { probePeer } from '../adapters/peer-probe';
 import { sendControl } from '../runtime/control-server';
 
 /**
@@ -25,6 +26,7 @@ const SPEC: readonly SettingSpec[] = [
   { name: 'PGSWARM_HISTORY_FILE', kind: 'path', required: true, help: 'the standby history kept by the node agent' },
   { name: 'PGSWARM_CTL_SOCKET', kind: 'path', help: 'the node agent\'s control socket (for logging)' },
   { name: 'PGSWARM_DETACH_WAIT_MS', kind: 'duration-ms', default: '3000', help: 'how long to wait for a sibling standby\'s WAL receiver to stop when detaching it' },
+  { name: 'PGSWARM_WITNESS', kind: 'string', help: 'the witness, name@host:port[:sshport]: with one, promotion needs a majority of data members + witness' },
   { name: 'PGSWARM_PROMOTE_FRESH_MS', kind: 'duration-ms', default: '15000', help: 'how old the last look at the primary may be for the only-synchronous rule' },
 ];
 
@@ -39,6 +41,7 @@ async function main(): Promise<number> {
   }
   const { values: v, errors: e2 } = parseSettings(SPEC, sources);
   const members = parseMembers(v.PGSWARM_PEERS as string[] | undefined, e2);
+  const witness = parseWitness(v.PGSWARM_WITNESS as string | undefined, members, e2);
   const name = v.PGSWARM_NODE_NAME as string;
   const self = members.find((m) => m.name === name);
   if (!e2.length && !self) e2.push(`PGSWARM_PEERS: ${name} is not in the list`);
@@ -53,7 +56,10 @@ async function main(): Promise<number> {
     return 1;
   }
   const creds = { user: v.PGSWARM_REPMGR_USER as string, password: v.PGSWARM_REPMGR_PASSWORD as string, caFile: v.PGSWARM_CA_CERT_FILE as string, timeoutMs: (v.PGSWARM_CONNECT_TIMEOUT_SECS as number) * 1000 };
-  const [me, ...peers] = await Promise.all([self, ...members.filter((m) => m !== self)].map((m) => probePeerLsn(m, creds)));
+  const [[me, ...peers], wit] = await Promise.all([
+    Promise.all([self, ...members.filter((m) => m !== self)].map((m) => probePeerLsn(m, creds))),
+    witness ? probePeer(witness, creds) : Promise.resolve(null),
+  ]);
   if (!me.reachable || !me.inRecovery) {
     await report({ allow: false, rule: 'self-not-standby', reason: me.reachable ? `${name} is not in recovery` : `${name} cannot reach its own server: ${me.error ?? ''}` }, {});
     return 1;
@@ -73,6 +79,7 @@ async function main(): Promise<number> {
     history,
     now: Date.now(),
     freshMs: v.PGSWARM_PROMOTE_FRESH_MS as number,
+    witness: witness && wit ? { name: witness.name, reachable: wit.reachable } : null,
   };
   let d = mayPromote(input);
   let detachReport: string[] | undefined;
@@ -84,7 +91,7 @@ async function main(): Promise<number> {
     const after = new Map(results.map((r) => [r.peer.name, r.peer]));
     d = mayPromote({ ...input, now: Date.now(), peers: peers.map((p) => asGuardPeer(after.get(p.name) ?? p)), detached: results.filter((r) => r.detached).map((r) => r.peer.name) });
   }
-  await report(d, { lsn: me.receivedLsn, peers: input.peers.map((p) => (p.reachable ? { name: p.name, inRecovery: p.inRecovery, lsn: p.receivedLsn } : { name: p.name, reachable: false })), detach: detachReport, history });
+  await report(d, { lsn: me.receivedLsn, peers: input.peers.map((p) => (p.reachable ? { name: p.name, inRecovery: p.inRecovery, lsn: p.receivedLsn } : { name: p.name, reachable: false })), witness: wit ? { name: wit.name, reachable: wit.reachable } : undefined, detach: detachReport, history });
   return d.allow ? 0 : 1;
 }
 

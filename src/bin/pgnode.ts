@@ -7,6 +7,7 @@ import { childProcessRunner } from '../adapters/child-process-runner';
 import { makeContext } from '../runtime/node-context';
 import { NodeAgent } from '../runtime/node-agent';
 import { nodeExtras } from '../runtime/node-extras';
+import { WitnessAgent } from '../runtime/witness-agent';
 
 /** pgnode: the container's entrypoint. Decides its role, sets itself up, supervises postgres and repmgrd. */
 async function main(): Promise<void> {
@@ -20,7 +21,8 @@ async function main(): Promise<void> {
   if (!config) exitWithErrors('pgnode', cfgErrors);
   const log = createLogger('pgnode', { level: config.logLevel }).child({ node: config.nodeName });
   const ctx = makeContext(config, log, childProcessRunner, selfCommand);
-  const agent = new NodeAgent(ctx, nodeExtras(ctx));
+  // PGSWARM_ROLE=witness: the same image and entrypoint run a referee without data (docs/zero-loss.md).
+  const agent = config.role === 'witness' ? new WitnessAgent(ctx) : new NodeAgent(ctx, nodeExtras(ctx));
   let stopping = false;
   const onSignal = (sig: string) => {
     if (stopping) return;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { scramVerifier } from '../core/scram';
 import { CliContext, CliError, writeLocal } from './context';
-import { DEFAULT_NODES } from './cluster-secrets';
+import { topologyOfServices } from './topology';
 import { observeNode } from './status';
 
 export const APP_USER = 'app';
@@ -37,7 +37,8 @@ export function appRoleSql(user: string, verifier: string, database: string): st
 
 /** Runs SQL as the superuser inside the primary's container; returns psql's output. */
 export async function primarySql(ctx: CliContext, sql: string, database: string): Promise<string> {
-  for (const n of DEFAULT_NODES) {
+  const services = await ctx.docker.stackServices(ctx.stack);
+  for (const n of topologyOfServices(services.map((s) => s.Spec?.Name ?? ''), ctx.stack).dataNodes) {
     const o = await observeNode(ctx, n);
     if (!o.containerId || o.cp?.role !== 'primary') continue;
     const script = 'PGPASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")" exec "$PGSWARM_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -At '

@@ -11,6 +11,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: 'token-ttl', kind: 'value', default: '7d', help: 'lifetime of the proxies\' join tokens made by init' },
       { name: 'host', kind: 'value', default: '127.0.0.1', help: 'host name clients use, for the printed connection string' },
       { name: 'file', kind: 'value', help: 'stack file [default: compose/stack.yml]' },
+      { name: 'topology', kind: 'value', help: '3 (three data nodes, compose/stack.yml) or 2plus1 (two data nodes + a witness, strict synchronous mode, compose/stack-2plus1.yml) [default: 3]' },
     ],
   },
   {
@@ -28,6 +29,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: 'wait', kind: 'switch', help: 'wait until every service is healthy' },
       { name: 'timeout', kind: 'value', default: '600', help: 'seconds for --wait' },
       { name: 'file', kind: 'value', help: 'stack file [default: compose/stack.yml]' },
+      { name: 'topology', kind: 'value', help: '3 or 2plus1 (see pgswarm up --help) [default: 3]' },
     ],
   },
   {

@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import fs from 'node:fs';
 import { CliContext, CliError, readLocal, sleep } from './context';
-import { DEFAULT_NODES, DEFAULT_PROXIES, VERIFY_KEY_FILE } from './cluster-secrets';
+import { DEFAULT_PROXIES, VERIFY_KEY_FILE } from './cluster-secrets';
+import { resolveTopology, Topology } from './topology';
 
 /** Runs a command with inherited output; rejects with a CliError on failure. */
 export function runInherit(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<void> {
@@ -14,8 +15,15 @@ export function runInherit(cmd: string, args: string[], opts: { env?: NodeJS.Pro
   });
 }
 
+/** The topology asked for with --topology (default: three data nodes); a bad flag is an error before anything is touched. */
+export function topologyOf(ctx: CliContext): Topology {
+  const r = resolveTopology(ctx.flags);
+  if (!r.topology) throw new CliError(r.error ?? '--topology: invalid');
+  return r.topology;
+}
+
 export function stackFile(ctx: CliContext): string {
-  const f = typeof ctx.flags.file === 'string' ? path.resolve(ctx.flags.file) : path.join(ctx.repoRoot, 'compose', 'stack.yml');
+  const f = typeof ctx.flags.file === 'string' ? path.resolve(ctx.flags.file) : path.join(ctx.repoRoot, 'compose', topologyOf(ctx).file);
   if (!fs.existsSync(f)) throw new CliError(`stack file ${f} not found`);
   return f;
 }
@@ -37,7 +45,8 @@ export interface HealthSnapshot {
 }
 
 export async function healthSnapshot(ctx: CliContext): Promise<HealthSnapshot[]> {
-  const names = [...DEFAULT_NODES, ...DEFAULT_PROXIES.map((p) => p.service)];
+  const t = topologyOf(ctx);
+  const names = [...t.dataNodes, ...t.witnesses, ...DEFAULT_PROXIES.map((p) => p.service)];
   return Promise.all(
     names.map(async (service) => {
       const { task, health } = await ctx.docker.runningTask(ctx.stack, service);

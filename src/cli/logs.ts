@@ -1,10 +1,12 @@
 /** pgswarm logs [SERVICE...]: the services' logs (pino JSON lines), optionally followed. */
 import { CliContext, CliError } from './context';
-import { DEFAULT_NODES, DEFAULT_PROXIES } from './cluster-secrets';
+import { DEFAULT_PROXIES } from './cluster-secrets';
+import { topologyOfServices } from './topology';
 
 export async function runLogs(ctx: CliContext): Promise<void> {
   await ctx.docker.requireSwarmManager();
-  const all = [...DEFAULT_NODES, ...DEFAULT_PROXIES.map((p) => p.service)];
+  const t = topologyOfServices((await ctx.docker.stackServices(ctx.stack)).map((s) => s.Spec?.Name ?? ''), ctx.stack);
+  const all = [...t.dataNodes, ...t.witnesses, ...DEFAULT_PROXIES.map((p) => p.service)];
   const wanted = ctx.positionals.length ? ctx.positionals : all;
   const bad = wanted.filter((w) => !all.includes(w));
   if (bad.length) throw new CliError(`logs: unknown service(s) ${bad.join(', ')} (services: ${all.join(', ')})`);

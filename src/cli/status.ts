@@ -1,10 +1,14 @@
 /** pgswarm status: nodes (role, health, lag, timeline, last decision) and proxies, as a table or --json. */
 import { parseCurrentPrimary } from '../core/current-primary';
 import { CliContext } from './context';
-import { DEFAULT_NODES, DEFAULT_PROXIES } from './cluster-secrets';
-import { buildStatus, NodeObservation, ProxyObservation, renderStatus, StatusView } from './status-view';
+import { DEFAULT_PROXIES } from './cluster-secrets';
+import { topologyOfServices } from './topology';
+import { buildStatus, NodeObservation, ProxyObservation, renderStatus, StatusView, parseSyncStatus, parseFence } from './status-view';
 
 const NODE_STATE = '/var/lib/pgswarm/run/state.json';
+/** Written by the node's zero-loss loop (docs/zero-loss.md): synchronous setting, degraded or not; fenced or not. */
+const NODE_SYNC_STATUS = '/var/lib/pgswarm/run/sync-status.json';
+const NODE_FENCE = '/var/lib/pgswarm/run/fence.json';
 const PROXY_STATE = '/var/lib/pgswarm-proxy/state.json';
 
 function parseJson(s: string): any {
@@ -19,10 +23,15 @@ export async function observeNode(ctx: CliContext, service: string): Promise<Nod
   const { task, health } = await ctx.docker.runningTask(ctx.stack, service);
   const obs: NodeObservation = { service, taskState: task?.state ?? 'none', health, containerId: task?.containerId, cp: null };
   if (!task?.containerId || (task.state !== 'running' && task.state !== 'starting')) return obs;
-  const [cp, st] = await Promise.all([
+  const cat = (file: string) => ctx.docker.exec(task.containerId!, ['cat', file], { timeoutMs: 5000 }).catch(() => null);
+  const [cp, st, sync, fence] = await Promise.all([
     ctx.docker.exec(task.containerId, ['current-primary'], { timeoutMs: 10000 }).catch((e) => ({ code: null, stdout: '', stderr: String(e.message), timedOut: false })),
-    ctx.docker.exec(task.containerId, ['cat', NODE_STATE], { timeoutMs: 5000 }).catch(() => null),
+    cat(NODE_STATE),
+    cat(NODE_SYNC_STATUS),
+    cat(NODE_FENCE),
   ]);
+  obs.syncStatus = sync && sync.code === 0 ? parseSyncStatus(sync.stdout) : null;
+  obs.fence = fence && fence.code === 0 ? parseFence(fence.stdout) : null;
   obs.cp = parseCurrentPrimary(cp.stdout);
   if (!obs.cp) obs.cpError = cp.timedOut ? 'timed out' : (cp.stderr || cp.stdout).trim().split('\n').slice(-1)[0] || `exit ${cp.code}`;
   const state = st && st.code === 0 ? parseJson(st.stdout) : null;
@@ -51,7 +60,7 @@ export async function gatherStatus(ctx: CliContext): Promise<StatusView> {
     return v;
   }
   const [nodes, proxies] = await Promise.all([
-    Promise.all(DEFAULT_NODES.map((n) => observeNode(ctx, n))),
+    Promise.all(((t) => [...t.dataNodes, ...t.witnesses])(topologyOfServices(services.map((s) => s.Spec?.Name ?? ''), ctx.stack)).map((n) => observeNode(ctx, n))),
     Promise.all(DEFAULT_PROXIES.map((p, i) => observeProxy(ctx, p.service, Number((i === 0 ? ctx.env.PGSWARM_PORT : ctx.env.PGSWARM_PORT2) || p.port)))),
   ]);
   return buildStatus(nodes, proxies);

@@ -6,11 +6,12 @@
 import path from 'node:path';
 import { CliContext, readLocal } from './context';
 import { runInit } from './init';
-import { deployStack, runInherit, waitHealthy } from './deploy';
+import { deployStack, runInherit, waitHealthy, topologyOf } from './deploy';
 import { APP_PASSWORD_FILE, APP_USER, ensureAppRole } from './app-role';
 import { connectionString, DEFAULT_PROXIES } from './cluster-secrets';
 
 export async function runUp(ctx: CliContext): Promise<void> {
+  topologyOf(ctx); // a bad --topology/--file is refused before anything is installed or deployed
   const scripts = path.join(ctx.repoRoot, 'scripts');
   await runInherit('bash', [path.join(scripts, 'docker-engine.sh')]);
   await runInherit('bash', [path.join(scripts, 'swarm.sh')]);

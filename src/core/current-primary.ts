@@ -13,12 +13,14 @@ export type MemberView =
 export interface CurrentPrimary {
   primary: string | null;
   node: string;
-  role: 'primary' | 'standby' | 'down';
+  role: 'primary' | 'standby' | 'down' | 'witness';
   timeline: number | null;
   lsn: string | null;
   upstream: string | null;
   members: { name: string; reachable: boolean; role: 'primary' | 'standby' | 'down'; timeline: number | null; upstream: string | null }[];
   reason: string;
+  /** The witness this node is configured with (set by the answer loop), so proxies can spot a PGSWARM_WITNESS that differs. */
+  witness?: string | null;
 }
 
 export const EXIT_PRIMARY = 0;
@@ -88,7 +90,7 @@ export function parseCurrentPrimary(text: string): CurrentPrimary | null {
     const j = JSON.parse(lines[1]) as CurrentPrimary;
     if (typeof j !== 'object' || j === null || typeof j.node !== 'string' || !('primary' in j)) return null;
     if ((j.primary ?? 'none') !== m[1]) return null;
-    if (!['primary', 'standby', 'down'].includes(j.role)) return null;
+    if (!['primary', 'standby', 'down', 'witness'].includes(j.role)) return null;
     return j;
   } catch {
     return null;

@@ -29,9 +29,9 @@ export interface LocalState {
   /** PGDATA is missing or holds no files. */
   pgdataEmpty: boolean;
   /** Our "this node finished set-up" marker (kept outside PGDATA), if present. */
-  marker: { systemId: string } | null;
-  /** A set-up step that we started and did not finish ('init' | 'clone'), if any. */
-  inProgress: 'init' | 'clone' | null;
+  marker: { systemId: string; role?: string } | null;
+  /** A set-up step that we started and did not finish ('init' | 'clone' | 'rejoin'), if any. */
+  inProgress: 'init' | 'clone' | 'rejoin' | null;
   /** pg_controldata output, when PGDATA holds a cluster. */
   control: ControlData | null;
 }
@@ -51,6 +51,7 @@ export type Action =
   | { action: 'start-standby'; follow: string }
   | { action: 'rejoin'; from: string }
   | { action: 'discard-partial'; step: 'init' | 'clone' }
+  | { action: 'reclone'; from: string }
   | { action: 'wait' }
   | { action: 'refuse' };
 
@@ -123,10 +124,28 @@ const sysIdOf = (p: PeerProbe | null) => (p && p.reachable ? p.systemId : null);
 /** The decision table, in order. The first match wins. */
 export const RULES: readonly Rule[] = [
   {
+    name: 'witness-volume',
+    when: (f) => f.obs.local.marker?.role === 'witness',
+    then: () => ({ action: 'refuse' }),
+    reason: () => 'this volume was set up by a witness (PGSWARM_ROLE=witness: repmgr metadata, no data): a data node never starts on it; give the data node its own volume',
+  },
+  {
     name: 'partial-setup',
-    when: (f) => f.obs.local.inProgress !== null && f.obs.local.marker === null,
-    then: (f) => ({ action: 'discard-partial', step: f.obs.local.inProgress! }),
+    when: (f) => (f.obs.local.inProgress === 'init' || f.obs.local.inProgress === 'clone') && f.obs.local.marker === null,
+    then: (f) => ({ action: 'discard-partial', step: f.obs.local.inProgress as 'init' | 'clone' }),
     reason: (f) => `an interrupted ${f.obs.local.inProgress} left PGDATA half-built; it was created by this node and holds no committed data, so it is moved aside and the set-up starts again`,
+  },
+  {
+    name: 'interrupted-rejoin',
+    when: (f) => f.obs.local.inProgress === 'rejoin' && !!f.obs.local.marker && !!f.primary && f.primary !== f.obs.self && !!f.primaryProbe && f.primaryProbe.reachable && f.primaryProbe.systemId === f.obs.local.marker.systemId,
+    then: (f) => ({ action: 'reclone', from: f.primary! }),
+    reason: (f) => `a rejoin (pg_rewind) of this node was interrupted or failed, so its data is neither the old primary's nor a consistent standby's; ${f.primary} runs as primary of the same cluster: moving PGDATA aside (kept, not deleted) and cloning a fresh standby from it`,
+  },
+  {
+    name: 'interrupted-rejoin-wait',
+    when: (f) => f.obs.local.inProgress === 'rejoin',
+    then: () => ({ action: 'wait' }),
+    reason: () => 'a rejoin (pg_rewind) of this node was interrupted or failed and no reachable primary of this cluster is known: waiting, never starting half-rewound data',
   },
   {
     name: 'foreign-data',

@@ -5,6 +5,11 @@
  * than fenceAfterMs fences: the other side may be electing a new primary.
  * A primary that sees another member running as primary on a newer timeline
  * fences at once: the cluster has moved on without it.
+ * A primary from which no standby has streamed yet on its current timeline
+ * (a brand-new cluster whose standbys are still cloning) does not fence on a
+ * lost majority: the promotion guard never promotes a standby that has not
+ * streamed, so nobody can take its place, and fencing would only stop the
+ * cluster's one copy of the data.
  */
 
 export interface FenceInput {
@@ -21,6 +26,8 @@ export interface FenceInput {
   fenceAfterMs: number;
   /** A reachable member running as primary on a newer timeline than ours, if any. */
   newerPrimary: string | null;
+  /** Has any standby streamed from this primary on its current timeline (could anyone be promoted in its place)? */
+  successorPossible: boolean;
 }
 
 export interface FenceDecision {
@@ -47,6 +54,7 @@ export function decideFence(i: FenceInput): FenceDecision {
     return { fence: true, ...q, rule: 'newer-primary', reason: `${i.newerPrimary} runs as primary on a newer timeline: the cluster moved on without this node; fencing now so it can rejoin as a standby` };
   }
   if (q.majority) return { fence: false, ...q, rule: 'majority', reason: seen };
+  if (!i.successorPossible) return { fence: false, ...q, rule: 'no-successor', reason: `majority lost (${seen}) but no standby has streamed from this primary on its timeline yet, so none can be promoted in its place: not fencing the only copy` };
   if (i.fenceAfterMs <= 0) return { fence: false, ...q, rule: 'fencing-off', reason: `majority lost (${seen}) but fencing is off (PGSWARM_FENCE_AFTER_MS=0)` };
   if (i.majorityLostForMs < i.fenceAfterMs) {
     return { fence: false, ...q, rule: 'grace', reason: `majority lost for ${i.majorityLostForMs} ms (${seen}); fencing after ${i.fenceAfterMs} ms` };

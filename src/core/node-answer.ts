@@ -8,7 +8,8 @@
  *   exit 0 = a primary found, 3 = no primary, 2 = error.
  */
 
-export type NodeRole = 'primary' | 'standby' | 'down';
+/** 'witness': a referee without data (PGSWARM_ROLE=witness); it names a primary but never is one. */
+export type NodeRole = 'primary' | 'standby' | 'down' | 'witness';
 
 export interface MemberView {
   name: string;
@@ -27,6 +28,8 @@ export interface NodeAnswer {
   upstream: string | null;
   members: MemberView[];
   reason: string;
+  /** The witness the answering node is configured with (PGSWARM_WITNESS), null for none; absent from older nodes. */
+  witness?: string | null;
 }
 
 /** The outcome of asking one node, as the vote sees it. */
@@ -37,7 +40,7 @@ export type AskResult =
   | { kind: 'host-key-rejected'; detail?: string }
   | { kind: 'error'; detail: string };
 
-const ROLES: readonly string[] = ['primary', 'standby', 'down'];
+const ROLES: readonly string[] = ['primary', 'standby', 'down', 'witness'];
 const NAME_RE = /^[a-z][a-z0-9_-]{0,62}$/;
 
 function isNullableString(v: unknown): v is string | null {
@@ -80,6 +83,7 @@ export function validateNodeAnswer(v: unknown): NodeAnswer | string {
     upstream: o.upstream,
     members,
     reason: typeof o.reason === 'string' ? o.reason.slice(0, 500) : '',
+    ...(o.witness === null || (typeof o.witness === 'string' && NAME_RE.test(o.witness)) ? { witness: o.witness } : {}),
   };
 }
 

@@ -14,12 +14,16 @@ export interface Endpoint {
   port: number;
 }
 
+export type NodeRoleSetting = 'data' | 'witness';
+
 export interface NodeConfig {
+  /** 'data' (a PostgreSQL data node) or 'witness' (a referee without data, docs/zero-loss.md). */
+  role: NodeRoleSetting;
   nodeName: string;
   nodeId: number;
-  /** How this node is reached by others (its own entry in PGSWARM_PEERS). */
+  /** How this node is reached by others (its own entry in PGSWARM_PEERS; a witness: PGSWARM_WITNESS). */
   self: Member;
-  /** Every data member of the cluster, this node included. */
+  /** Every data member of the cluster, this node included (a witness is never in it). */
   members: Member[];
   /** PgBouncer admin consoles to ask "who is primary". */
   proxies: Endpoint[];
@@ -70,12 +74,20 @@ export interface NodeConfig {
 
 const NAME_RE = /^[a-z][a-z0-9_-]{0,62}$/;
 
+/** Settings that only make sense on a data node; a witness given any of them refuses to start. */
+export const DATA_ONLY_SETTINGS: readonly string[] = [
+  'PGSWARM_BOOTSTRAP_NODE', 'PGSWARM_PROXIES', 'POSTGRES_DB', 'POSTGRES_INITDB_ARGS', 'PGSWARM_INITDB_SCRIPTS',
+  'PGSWARM_STATS_PASSWORD', 'PGSWARM_AUTH_PASSWORD', 'PGSWARM_ENROLL_PASSWORD',
+  'PGSWARM_SYNC_MODE', 'PGSWARM_DEGRADE_AFTER_MS', 'PGSWARM_FENCE_AFTER_MS', 'PGSWARM_SYNC_INTERVAL_MS',
+];
+
 export const NODE_SETTINGS: readonly SettingSpec[] = [
-  { name: 'PGSWARM_NODE_NAME', kind: 'string', required: true, help: 'this node\'s name; must appear in PGSWARM_PEERS', check: (v) => (NAME_RE.test(v) ? null : 'must be lower-case letters, digits, - or _, starting with a letter') },
+  { name: 'PGSWARM_ROLE', kind: 'string', default: 'data', oneOf: ['data', 'witness'], help: 'data: a PostgreSQL data node; witness: a referee without data for the 2+1 topology (its own name@host:port is PGSWARM_WITNESS; never promoted)' },
+  { name: 'PGSWARM_NODE_NAME', kind: 'string', required: true, help: 'this node\'s name; must appear in PGSWARM_PEERS (a witness: in PGSWARM_WITNESS)', check: (v) => (NAME_RE.test(v) ? null : 'must be lower-case letters, digits, - or _, starting with a letter') },
   { name: 'PGSWARM_NODE_ID', kind: 'int', required: true, help: 'unique numeric id (repmgr node_id), 1 or more' },
   { name: 'PGSWARM_PEERS', kind: 'list', required: true, help: 'every data node: name@host:pgport[:sshport], comma-separated, this node included' },
   { name: 'PGSWARM_PROXIES', kind: 'list', default: '', help: 'PgBouncer admin consoles asked who is primary: host:port, comma-separated' },
-  { name: 'PGSWARM_BOOTSTRAP_NODE', kind: 'string', required: true, help: 'the node that initialises a brand-new cluster (only when no cluster exists)' },
+  { name: 'PGSWARM_BOOTSTRAP_NODE', kind: 'string', help: 'the node that initialises a brand-new cluster (only when no cluster exists); required on data nodes' },
   { name: 'PGSWARM_LISTEN_ADDRESSES', kind: 'string', default: '*', help: 'PostgreSQL listen_addresses' },
   { name: 'PGSWARM_SETUP_PORT', kind: 'port', default: '5431', help: 'hidden port PostgreSQL listens on while the node is being set up' },
   { name: 'PGSWARM_HOME', kind: 'path', default: '/var/lib/pgswarm', help: 'the node\'s volume: keys, rendered config, markers (outside PGDATA)' },
@@ -159,9 +171,14 @@ export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: st
     else proxies.push(e);
   }
   const name = v.PGSWARM_NODE_NAME as string | undefined;
-  const self = members.find((m) => m.name === name);
-  if (name && v.PGSWARM_PEERS && !self) errors.push(`PGSWARM_PEERS: this node (${name}) is not in the list`);
+  const role = (v.PGSWARM_ROLE as NodeRoleSetting | undefined) ?? 'data';
+  const isWitness = role === 'witness';
+  /** An unknown PGSWARM_ROLE is reported once; checks that depend on the role are skipped. */
+  const roleKnown = v.PGSWARM_ROLE !== undefined;
+  let self = members.find((m) => m.name === name);
+  if (roleKnown && !isWitness && name && v.PGSWARM_PEERS && !self) errors.push(`PGSWARM_PEERS: this node (${name}) is not in the list`);
   const boot = v.PGSWARM_BOOTSTRAP_NODE as string | undefined;
+  if (roleKnown && !isWitness && !boot) errors.push('PGSWARM_BOOTSTRAP_NODE: required (the node that initialises a brand-new cluster); set PGSWARM_BOOTSTRAP_NODE');
   if (boot && members.length && !names.includes(boot)) errors.push(`PGSWARM_BOOTSTRAP_NODE: ${boot} is not in PGSWARM_PEERS`);
   const id = v.PGSWARM_NODE_ID as number | undefined;
   if (id !== undefined && (id < 1 || id > 2147483647)) errors.push('PGSWARM_NODE_ID: must be between 1 and 2147483647');
@@ -176,25 +193,24 @@ export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: st
   }
   if (v.PGSWARM_SIGNING_KEY && !v.PGSWARM_VERIFY_KEY) errors.push('PGSWARM_VERIFY_KEY: required when PGSWARM_SIGNING_KEY is set');
   const mode = v.PGSWARM_SYNC_MODE as SyncMode | undefined;
-  let witness: Member | undefined;
-  if (v.PGSWARM_WITNESS) {
-    const w = parseMember(v.PGSWARM_WITNESS as string);
-    if (typeof w === 'string') errors.push(`PGSWARM_WITNESS: ${w}`);
-    else if (names.includes(w.name)) errors.push(`PGSWARM_WITNESS: ${w.name} is also a data node in PGSWARM_PEERS; a witness holds no data and must have its own name`);
-    else if (members.some((m) => m.host === w.host && m.port === w.port)) errors.push(`PGSWARM_WITNESS: ${w.host}:${w.port} is the address of a data node`);
-    else witness = w;
+  const witness = parseWitness(v.PGSWARM_WITNESS as string | undefined, members, errors);
+  if (isWitness) {
+    self = undefined;
+    errors.push(...witnessRoleErrors(name, v.PGSWARM_WITNESS as string | undefined, witness, members, origin));
+    if (witness && v.PGSWARM_SETUP_PORT === witness.port) errors.push('PGSWARM_SETUP_PORT: must differ from this witness\'s public port');
+    if (witness && name === witness.name && !errors.length) self = witness;
   }
-  if (mode && mode !== 'async' && members.length) {
+  if (!isWitness && mode && mode !== 'async' && members.length) {
     if (members.length < 2) errors.push(`PGSWARM_SYNC_MODE: ${mode} needs at least two data nodes in PGSWARM_PEERS (a commit must wait for a standby)`);
     else if (members.length === 2 && !v.PGSWARM_WITNESS) errors.push(`PGSWARM_SYNC_MODE: ${mode} with two data nodes needs a witness (PGSWARM_WITNESS): without one, neither node can tell a dead peer from a partition, so a failover could lose acknowledged commits or leave two primaries`);
   }
-  if (mode !== 'degrade' && origin.PGSWARM_DEGRADE_AFTER_MS && origin.PGSWARM_DEGRADE_AFTER_MS !== 'default') errors.push(`PGSWARM_DEGRADE_AFTER_MS: only meaningful with PGSWARM_SYNC_MODE=degrade (it is ${mode ?? 'unset'}); remove it or choose degrade`);
+  if (!isWitness && mode !== 'degrade' && origin.PGSWARM_DEGRADE_AFTER_MS && origin.PGSWARM_DEGRADE_AFTER_MS !== 'default') errors.push(`PGSWARM_DEGRADE_AFTER_MS: only meaningful with PGSWARM_SYNC_MODE=degrade (it is ${mode ?? 'unset'}); remove it or choose degrade`);
   if (mode === 'degrade' && (v.PGSWARM_DEGRADE_AFTER_MS as number) <= 0) errors.push('PGSWARM_DEGRADE_AFTER_MS: must be above 0 (degrading at once is async mode: say PGSWARM_SYNC_MODE=async)');
   const fenceAfter = v.PGSWARM_FENCE_AFTER_MS as number | undefined;
   const ct = v.PGSWARM_CONNECT_TIMEOUT_SECS as number | undefined;
-  if (fenceAfter !== undefined && fenceAfter > 0 && ct !== undefined && fenceAfter < 2 * ct * 1000) errors.push(`PGSWARM_FENCE_AFTER_MS: ${fenceAfter} ms is shorter than two probe rounds (2 x PGSWARM_CONNECT_TIMEOUT_SECS = ${2 * ct * 1000} ms): one slow round would fence a healthy primary`);
+  if (!isWitness && fenceAfter !== undefined && fenceAfter > 0 && ct !== undefined && fenceAfter < 2 * ct * 1000) errors.push(`PGSWARM_FENCE_AFTER_MS: ${fenceAfter} ms is shorter than two probe rounds (2 x PGSWARM_CONNECT_TIMEOUT_SECS = ${2 * ct * 1000} ms): one slow round would fence a healthy primary`);
   const lease = v.PGSWARM_DETACH_LEASE_MS as number | undefined;
-  if (lease !== undefined && ct !== undefined && lease < 3 * ct * 1000) errors.push(`PGSWARM_DETACH_LEASE_MS: ${lease} ms is shorter than three probe rounds (3 x PGSWARM_CONNECT_TIMEOUT_SECS = ${3 * ct * 1000} ms): a detached standby could re-attach to the old primary while the candidate that detached it is still promoting`);
+  if (!isWitness && lease !== undefined && ct !== undefined && lease < 3 * ct * 1000) errors.push(`PGSWARM_DETACH_LEASE_MS: ${lease} ms is shorter than three probe rounds (3 x PGSWARM_CONNECT_TIMEOUT_SECS = ${3 * ct * 1000} ms): a detached standby could re-attach to the old primary while the candidate that detached it is still promoting`);
   if ((v.PGSWARM_SYNC_INTERVAL_MS as number) < 100) errors.push('PGSWARM_SYNC_INTERVAL_MS: must be at least 100');
   if (errors.length || !self) return { errors };
   const home = v.PGSWARM_HOME as string;
@@ -202,12 +218,13 @@ export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: st
   return {
     errors,
     config: {
+      role,
       nodeName: self.name,
       nodeId: id!,
       self,
       members,
       proxies,
-      bootstrapNode: boot!,
+      bootstrapNode: boot ?? '',
       listenAddresses: v.PGSWARM_LISTEN_ADDRESSES as string,
       setupPort: v.PGSWARM_SETUP_PORT as number,
       home,
@@ -241,12 +258,39 @@ export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: st
       authUser: v.PGSWARM_AUTH_USER as string,
       authPassword: v.PGSWARM_AUTH_PASSWORD as string | undefined,
       logLevel: v.PGSWARM_LOG_LEVEL as string,
-      syncMode: mode ?? 'async',
+      syncMode: isWitness ? 'async' : mode ?? 'async',
       degradeAfterMs: v.PGSWARM_DEGRADE_AFTER_MS as number,
-      fenceAfterMs: fenceAfter ?? 0,
+      fenceAfterMs: isWitness ? 0 : fenceAfter ?? 0,
       detachLeaseMs: v.PGSWARM_DETACH_LEASE_MS as number,
       syncIntervalMs: v.PGSWARM_SYNC_INTERVAL_MS as number,
       witness,
     },
   };
+}
+
+/** PGSWARM_WITNESS: well-formed, and neither named like nor at the address (pg or ssh port) of a data node. */
+export function parseWitness(raw: string | undefined, members: readonly Member[], errors: string[]): Member | undefined {
+  if (!raw) return undefined;
+  const w = parseMember(raw);
+  const before = errors.length;
+  if (typeof w === 'string') {
+    errors.push(`PGSWARM_WITNESS: ${w}`);
+    return undefined;
+  }
+  if (members.some((m) => m.name === w.name)) errors.push(`PGSWARM_WITNESS: ${w.name} is also a data node in PGSWARM_PEERS; a witness holds no data and must have its own name`);
+  else if (members.some((m) => m.host === w.host && m.port === w.port)) errors.push(`PGSWARM_WITNESS: ${w.host}:${w.port} is the address of a data node`);
+  else if (members.some((m) => m.host === w.host && m.sshPort === w.sshPort)) errors.push(`PGSWARM_WITNESS: ssh port ${w.host}:${w.sshPort} is a data node's ssh address; give the witness its own host or ssh port`);
+  return errors.length === before ? w : undefined;
+}
+
+/** A witness (PGSWARM_ROLE=witness): its own entry is PGSWARM_WITNESS, it refereees at least two data nodes, and takes no data-node setting. */
+function witnessRoleErrors(name: string | undefined, raw: string | undefined, w: Member | undefined, members: readonly Member[], origin: Record<string, string>): string[] {
+  const errors: string[] = [];
+  if (!raw) errors.push('PGSWARM_WITNESS: required with PGSWARM_ROLE=witness (this witness\'s own name@host:port[:sshport], the same value the data nodes and proxies are given)');
+  else if (w && name && w.name !== name) errors.push(`PGSWARM_WITNESS: names ${w.name}, but this witness is PGSWARM_NODE_NAME=${name}; they must be the same`);
+  if (name && members.some((m) => m.name === name)) errors.push(`PGSWARM_PEERS: ${name} is listed as a data node, but PGSWARM_ROLE=witness (a witness holds no data; list only the data nodes)`);
+  if (members.length > 0 && members.length < 2) errors.push(`PGSWARM_PEERS: a witness referees between at least two data nodes; ${members.length} given`);
+  const given = DATA_ONLY_SETTINGS.filter((k) => origin[k] && origin[k] !== 'default' && origin[k] !== 'none');
+  if (given.length) errors.push(`PGSWARM_ROLE=witness: ${given.join(', ')} ${given.length === 1 ? 'is a data-node setting' : 'are data-node settings'}; a witness holds no data, runs no synchronous replication and is never a primary: remove ${given.length === 1 ? 'it' : 'them'}`);
+  return errors;
 }

@@ -17,7 +17,7 @@ export const NODE_TRANSITIONS: readonly Transition[] = [
   { from: 'waiting', to: 'deciding', on: 'retry timer' },
   { from: 'deciding', to: 'deciding', on: 'decision: discard-partial' },
   { from: 'deciding', to: 'refused', on: 'decision: refuse (exit 3, data untouched)' },
-  { from: 'deciding', to: 'setting-up', on: 'decision: init-primary | clone-standby | rejoin' },
+  { from: 'deciding', to: 'setting-up', on: 'decision: init-primary | clone-standby | rejoin | reclone' },
   { from: 'deciding', to: 'running', on: 'decision: start-primary | start-standby' },
   { from: 'setting-up', to: 'running', on: 'set-up done (marker written)' },
   { from: 'setting-up', to: 'deciding', on: 'set-up step failed: retry' },

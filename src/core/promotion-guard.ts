@@ -27,6 +27,10 @@
  * siblings' final LSNs. A sibling that could not be detached vetoes in strict
  * mode. repmgr's own standby_disconnect_on_failover does the same with an
  * unconditional 5 s sleep (field notes pitfall 3).
+ *
+ * With a witness (2+1 topology), in every mode: the candidate must reach a
+ * majority of the voters (data members + witness, itself included), so a
+ * standby cut off from both the primary and the witness never promotes.
  */
 import type { SyncMode } from './sync-standbys';
 import type { StandbyHistory } from './standby-history';
@@ -51,6 +55,8 @@ export interface GuardInput {
    * command. Absent: not tried yet, so a decision that would allow asks for it.
    */
   detached?: readonly string[];
+  /** The witness (referee without data), when one is configured, and whether this node reaches it now. */
+  witness?: { name: string; reachable: boolean } | null;
 }
 
 export interface GuardDecision {
@@ -71,6 +77,13 @@ export function mayPromote(i: GuardInput): GuardDecision {
   }
   if (parseLsn(i.selfReceivedLsn) === null) return no('own-lsn-unknown', `${i.self} cannot read its own received LSN`);
   const up = i.peers.filter((p): p is Up => p.reachable);
+  if (i.witness) {
+    const total = i.peers.length + 2;
+    const seen = 1 + up.length + (i.witness.reachable ? 1 : 0);
+    if (seen < Math.floor(total / 2) + 1) {
+      return no('no-majority', `${i.self} reaches ${seen} of ${total} voters (itself, ${up.length}/${i.peers.length} data peers, witness ${i.witness.name} ${i.witness.reachable ? 'reachable' : 'unreachable'}; ${Math.floor(total / 2) + 1} needed): it may be the one cut off, and the primary may still be serving`);
+    }
+  }
   const primaries = up.filter((p) => !p.inRecovery).map((p) => p.name);
   if (primaries.length) return no('primary-alive', `${primaries.join(', ')} answers as primary: no second primary`);
   const ahead = up.filter((p) => compareLsn(p.receivedLsn, i.selfReceivedLsn) > 0);

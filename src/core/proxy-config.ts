@@ -3,11 +3,13 @@
  * env < --config JSON file < env, secrets via NAME_FILE; every error at once.
  */
 import { parseSettings, SettingSpec, Sources } from './settings';
-import { Member, parseMembers } from './node-config';
+import { Member, parseMembers, parseWitness } from './node-config';
 
 export interface ProxyConfig {
   proxyName: string;
   members: Member[];
+  /** The 2+1 topology's referee: asked like a node and counted in the vote, never routed to. */
+  witness?: Member;
   listenAddr: string;
   listenPort: number;
   databases: string[];
@@ -49,6 +51,7 @@ const userCheck = (v: string) => (USER_RE.test(v) ? null : 'must be a plain lowe
 export const PROXY_SETTINGS: readonly SettingSpec[] = [
   { name: 'PGSWARM_PROXY_NAME', kind: 'string', required: true, help: 'this proxy\'s name (as enrolled in the registry)', check: (v) => (NAME_RE.test(v) ? null : 'must be lower-case letters, digits, - or _, starting with a letter') },
   { name: 'PGSWARM_PEERS', kind: 'list', required: true, help: 'every data node: name@host:pgport[:sshport], comma-separated' },
+  { name: 'PGSWARM_WITNESS', kind: 'string', help: 'the witness (referee without data) asked and counted in the vote like a node, never routed to: name@host:port[:sshport], the same value the nodes are given' },
   { name: 'PGSWARM_PROXY_LISTEN_ADDR', kind: 'string', default: '*', help: 'address PgBouncer listens on for clients (TLS required)' },
   { name: 'PGSWARM_PROXY_PORT', kind: 'port', default: '6432', help: 'client port; the admin console (database "pgbouncer") is on the same port for the stats user, and on a unix socket in PGSWARM_PROXY_HOME for the agent' },
   { name: 'PGSWARM_PROXY_DATABASES', kind: 'list', default: '*', help: 'databases routed to the primary; * = all' },
@@ -84,6 +87,7 @@ export function parseProxyConfig(src: Sources): { config?: ProxyConfig; errors: 
   const { values: v, errors } = parseSettings(PROXY_SETTINGS, src);
   const members = parseMembers(v.PGSWARM_PEERS as string[] | undefined, errors);
   if (v.PGSWARM_PEERS && (v.PGSWARM_PEERS as string[]).length === 0) errors.push('PGSWARM_PEERS: at least one node is needed');
+  const witness = parseWitness(v.PGSWARM_WITNESS as string | undefined, members, errors);
   for (const d of (v.PGSWARM_PROXY_DATABASES as string[] | undefined) ?? []) {
     if (!/^(\*|[A-Za-z_][A-Za-z0-9_$-]{0,62})$/.test(d)) errors.push(`PGSWARM_PROXY_DATABASES: "${d}" is not a database name or *`);
   }
@@ -115,6 +119,7 @@ export function parseProxyConfig(src: Sources): { config?: ProxyConfig; errors: 
     config: {
       proxyName: v.PGSWARM_PROXY_NAME as string,
       members,
+      witness,
       listenAddr: listen as string,
       listenPort: v.PGSWARM_PROXY_PORT as number,
       databases: v.PGSWARM_PROXY_DATABASES as string[],

@@ -4,9 +4,12 @@
  * Rules (pure, over one round of answers):
  *  1. Only well-formed answers from cluster members count; timeouts, garbage,
  *     errors and rejected host keys are ignored (and reported).
- *  2. A candidate needs a majority of ALL members (floor(n/2)+1), not of those
+ *  2. A candidate needs a majority of ALL voters (floor(n/2)+1), not of those
  *     that answered: a proxy cut off together with the old primary alone never
- *     routes to it.
+ *     routes to it. Voters are the data members plus the witnesses (referees
+ *     without data, 2+1 topology): a witness's answer names a primary like a
+ *     node's does, but a witness is never a candidate, and its answer counts
+ *     only when it answers as role=witness.
  *  3. The candidate must itself answer, as role=primary, naming itself.
  *  4. When several nodes claim role=primary, the candidate must be the one the
  *     healthy standbys follow (no other claimant may have more standbys
@@ -32,33 +35,39 @@ export function majorityOf(n: number): number {
   return Math.floor(n / 2) + 1;
 }
 
-export function vote(members: readonly string[], answers: Readonly<Record<string, AskResult | undefined>>): VoteResult {
-  const n = members.length;
+export function vote(members: readonly string[], answers: Readonly<Record<string, AskResult | undefined>>, witnesses: readonly string[] = []): VoteResult {
+  const wit = witnesses.filter((w) => !members.includes(w));
+  const everyone = [...members, ...wit];
+  const n = everyone.length;
   const need = majorityOf(n);
   const ignored: Record<string, string> = {};
   const ok: Record<string, NodeAnswer> = {};
-  for (const name of members) {
+  for (const name of everyone) {
     const r = answers[name];
     if (!r) ignored[name] = 'no answer';
     else if (r.kind === 'ok') {
+      const isWitness = wit.includes(name);
       if (r.answer.node !== name) ignored[name] = `answer signed by ${r.answer.node}`;
+      else if (isWitness && r.answer.role !== 'witness') ignored[name] = `witness answers as role=${r.answer.role}`;
+      else if (!isWitness && r.answer.role === 'witness') ignored[name] = 'data member answers as a witness';
       else ok[name] = r.answer;
     } else ignored[name] = r.kind + ('detail' in r && r.detail ? `: ${r.detail}` : '');
   }
   for (const k of Object.keys(answers)) {
-    if (!members.includes(k)) ignored[k] = 'not a cluster member';
+    if (!everyone.includes(k)) ignored[k] = 'not a cluster member';
   }
   const memberSet = new Set(members);
   const tally: Record<string, string[]> = {};
   for (const [name, a] of Object.entries(ok)) {
     if (a.primary && memberSet.has(a.primary)) (tally[a.primary] ??= []).push(name);
   }
-  const claimants = Object.values(ok).filter((a) => a.role === 'primary').map((a) => a.node);
+  const claimants = Object.values(ok).filter((a) => a.role === 'primary' && memberSet.has(a.node)).map((a) => a.node);
   /** Conflicts exist only when two or more nodes claim primary. */
   const split = claimants.length > 1 ? claimants : [];
   const base = { tally, ignored };
   const answered = Object.keys(ok).length;
-  if (n === 0) return { ...base, primary: null, rule: 'no-members', reason: 'the cluster has no members configured', conflicts: [] };
+  const who = wit.length ? `${n} voters: ${members.length} data + ${wit.length} witness` : `${n} members`;
+  if (members.length === 0) return { ...base, primary: null, rule: 'no-members', reason: 'the cluster has no members configured', conflicts: [] };
 
   const ranked = Object.entries(tally).sort((x, y) => y[1].length - x[1].length);
   const top = ranked[0];
@@ -66,7 +75,7 @@ export function vote(members: readonly string[], answers: Readonly<Record<string
     const best = top ? `${top[0]} has ${top[1].length}` : 'no node is named';
     return {
       ...base, primary: null, rule: 'no-majority', conflicts: split,
-      reason: `no majority: ${best} of ${need} votes needed (${n} members, ${answered} answered)${claimants.length ? `; claiming primary: ${claimants.join(', ')}` : ''}`,
+      reason: `no majority: ${best} of ${need} votes needed (${who}, ${answered} answered)${claimants.length ? `; claiming primary: ${claimants.join(', ')}` : ''}`,
     };
   }
   const [cand, voters] = top;

@@ -19,8 +19,8 @@ export interface SelfKeys {
   aliases?: string[];
   /** "ssh-ed25519 AAAA..." of /…/ssh_host_ed25519_key.pub */
   hostPublicKey: string;
-  /** public half of the key the node's repmgr/ssh uses */
-  clientPublicKey: string;
+  /** public half of the key the node's repmgr/ssh uses; none on a witness (it runs nothing on other nodes) */
+  clientPublicKey?: string;
 }
 
 export interface KeySyncDeps {
@@ -164,7 +164,7 @@ async function publishSelf(deps: KeySyncDeps, trusted: RegistryRow[], report: Sy
   const aliases = [...new Set(self.aliases ?? [])].filter((a) => a !== self.host && a !== self.name).sort();
   const wanted: { kind: 'node-host' | 'node-client'; key: string }[] = [
     { kind: 'node-host', key: self.hostPublicKey },
-    { kind: 'node-client', key: self.clientPublicKey },
+    ...(self.clientPublicKey ? [{ kind: 'node-client' as const, key: self.clientPublicKey }] : []),
   ];
   let changed = false;
   for (const w of wanted) {

@@ -154,11 +154,15 @@ export async function rejoin(ctx: NodeContext, from: string): Promise<void> {
   // promoted primary updates only at its next checkpoint; without one, pg_rewind says "no rewind
   // required" and the node then fails with "requested timeline is not a child of this server's history".
   await withPg(repmgrTarget(ctx, src), (c) => c.query('CHECKPOINT'));
+  // From here PGDATA may be half-rewound: an interruption or a failure leaves this marker, and the
+  // next decision moves the data aside and clones again (rule interrupted-rejoin), never starts it.
+  fs.writeFileSync(ctx.paths.inProgress, 'rejoin');
   await repmgr(ctx, ['node', 'rejoin', '-d', nodeConninfo(src, ctx.cfg.replUser, ctx.cfg.caCertFile, ctx.cfg.connectTimeoutSecs, ctx.paths.pgpass), '--force-rewind', '--verbose'], 600000);
   if (!ctx.sup.isRunning('postgres')) {
     startPostgres(ctx, ctx.cfg.self.port);
   }
   await waitReady(ctx, ctx.cfg.self.port);
+  fs.rmSync(ctx.paths.inProgress, { force: true });
   ctx.log.info({ event: 'rejoined', upstream: from }, `rejoined as a standby of ${from} (pg_rewind as needed)`);
 }
 

@@ -149,6 +149,13 @@ export class NodeAgent {
             this.setPhase('setting-up');
             await rejoin(ctx, d.from);
             break;
+          case 'reclone': {
+            this.setPhase('setting-up');
+            const dest = discardPartial(ctx, 'rejoin');
+            ctx.log.warn({ event: 'discarded-partial', movedTo: dest, step: 'rejoin' }, `moved the half-rewound PGDATA to ${dest}; cloning from ${d.from}`);
+            await cloneStandby(ctx, d.from);
+            break;
+          }
           case 'start-primary':
             await startPrimary(ctx);
             break;

@@ -9,11 +9,11 @@ import { ensureKeyPair } from '../adapters/ssh-keys';
 import { AtomicFileWriter } from '../adapters/atomic-file';
 import { PgRegistryStore, applyRegistrySchema } from '../adapters/registry-store';
 import { syncKeys, KeySyncState, SelfKeys } from './key-sync';
-import { pgClientConfig } from '../adapters/pg-connect';
+import { pgClientConfig, closeClient } from '../adapters/pg-connect';
 import { probePeer } from '../adapters/peer-probe';
 import { childProcessRunner } from '../adapters/child-process-runner';
 import { probeCurrentPrimary } from '../adapters/current-primary-probe';
-import { formatCurrentPrimary, renderAnswerScript } from '../core/current-primary';
+import { formatCurrentPrimary, renderAnswerScript, CurrentPrimary } from '../core/current-primary';
 import { zeroLossExtras, composeExtras } from './zero-loss';
 
 /**
@@ -49,15 +49,16 @@ export const ANSWER_MAX_AGE_SECS = 4;
  * second, each member probed with a short timeout), so the proxies' forced command is a
  * `cat`, not a Node.js start per ask.
  */
-function startAnswerLoop(ctx: NodeContext): () => void {
+export const ANSWER_PROBE_TIMEOUT_MS = 800;
+
+function startAnswerLoop(ctx: NodeContext, compute: () => Promise<CurrentPrimary>): () => void {
   const file = path.join(ctx.paths.runDir, 'current-primary.txt');
-  const creds = { user: ctx.cfg.replUser, password: ctx.cfg.replPassword, caFile: ctx.cfg.caCertFile, timeoutMs: 800 };
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let last = '';
   const tick = async () => {
     try {
-      const r = await probeCurrentPrimary(ctx.cfg.nodeName, ctx.cfg.members, creds);
+      const r = { ...(await compute()), witness: ctx.cfg.witness?.name ?? null };
       writeIfChangedOrTouch(file, formatCurrentPrimary(r));
       if (r.primary !== last) ctx.log.info({ event: 'current-primary', primary: r.primary, reason: r.reason }, `current primary: ${r.primary ?? 'none'} (${r.reason})`);
       last = r.primary ?? '';
@@ -102,7 +103,8 @@ async function unlockAccount(ctx: NodeContext): Promise<void> {
 
 /** Finds the writable primary among the members (short timeouts), preferring this node. */
 async function connectPrimary(ctx: NodeContext): Promise<Client | null> {
-  const order = [ctx.cfg.self, ...ctx.cfg.members.filter((m) => m.name !== ctx.cfg.nodeName)];
+  // Data members only (a witness's own server is never the primary), this node first.
+  const order = [...ctx.cfg.members.filter((m) => m.name === ctx.cfg.nodeName), ...ctx.cfg.members.filter((m) => m.name !== ctx.cfg.nodeName)];
   const creds = { user: ctx.cfg.replUser, password: ctx.cfg.replPassword, caFile: ctx.cfg.caCertFile, timeoutMs: ctx.cfg.connectTimeoutSecs * 1000 };
   for (const m of order) {
     const p = await probePeer(m, creds);
@@ -121,8 +123,20 @@ export function nodeExtras(ctx: NodeContext): NodeExtras {
   return composeExtras(sshExtras(ctx), zeroLossExtras(ctx));
 }
 
-function sshExtras(ctx: NodeContext): NodeExtras {
+export interface SshExtrasOptions {
+  /** This node's answer to the proxies [default: current-primary over the data members]. */
+  answer?: () => Promise<CurrentPrimary>;
+  /** Publish a client key too (data nodes: repmgr over SSH); a witness publishes only its host key. */
+  clientKey?: boolean;
+  /** Create/upgrade the registry schema on the primary (data nodes only). */
+  applySchema?: boolean;
+}
+
+export function sshExtras(ctx: NodeContext, opts: SshExtrasOptions = {}): NodeExtras {
   const { cfg } = ctx;
+  const withClientKey = opts.clientKey ?? true;
+  const answerCreds = { user: cfg.replUser, password: cfg.replPassword, caFile: cfg.caCertFile, timeoutMs: ANSWER_PROBE_TIMEOUT_MS };
+  const answer = opts.answer ?? (() => probeCurrentPrimary(cfg.nodeName, cfg.members, answerCreds));
   if (!cfg.verifyKey) {
     ctx.log.warn({ event: 'ssh-disabled' }, 'PGSWARM_VERIFY_KEY not set: sshd, the key registry and proxy enrollment are off');
     return {};
@@ -140,7 +154,7 @@ function sshExtras(ctx: NodeContext): NodeExtras {
     const c = await connectPrimary(ctx).catch(() => null);
     if (!c) return;
     try {
-      if (!schemaApplied) {
+      if (!schemaApplied && (opts.applySchema ?? true)) {
         await applyRegistrySchema(c, { enrollPassword: cfg.enrollPassword, agentRoles: [] });
         schemaApplied = true;
       }
@@ -160,7 +174,7 @@ function sshExtras(ctx: NodeContext): NodeExtras {
         nodeName: cfg.nodeName,
       }, state);
     } finally {
-      await c.end().catch(() => undefined);
+      await closeClient(c);
     }
   };
   const loop = () => {
@@ -175,15 +189,15 @@ function sshExtras(ctx: NodeContext): NodeExtras {
   return {
     beforeDecide: async () => {
       writeIfChanged(path.join(ctx.paths.confDir, 'current-primary.sh'), renderAnswerScript(path.join(ctx.paths.runDir, 'current-primary.txt'), cfg.nodeName, ANSWER_MAX_AGE_SECS), 0o755, { uid: 0, gid: 0 });
-      stopAnswers = startAnswerLoop(ctx);
+      stopAnswers = startAnswerLoop(ctx, answer);
       // The ssh dir is root-owned: the postgres user can read its client key but cannot add keys or rewrite known_hosts.
       fs.mkdirSync(sp.dir, { recursive: true, mode: 0o755 });
       fs.chownSync(sp.dir, 0, 0);
       fs.chmodSync(sp.dir, 0o755);
       const host = await ensureKeyPair(sp.hostKey, { uid: 0, gid: 0, comment: `${cfg.nodeName} host` });
-      const client = await ensureKeyPair(sp.clientKey, { uid: ctx.owner.uid, gid: ctx.owner.gid, comment: `${cfg.nodeName} client` });
-      ctx.log.info({ event: 'ssh-keys', hostKey: host.fingerprint, clientKey: client.fingerprint, created: host.created || client.created }, 'SSH keys ready (generated in this node\'s volume; only public halves are published)');
-      self = { name: cfg.nodeName, host: cfg.self.host, sshPort: cfg.self.sshPort, aliases: [cfg.nodeName].filter((a) => a !== cfg.self.host), hostPublicKey: host.publicKeyLine, clientPublicKey: client.publicKeyLine };
+      const client = withClientKey ? await ensureKeyPair(sp.clientKey, { uid: ctx.owner.uid, gid: ctx.owner.gid, comment: `${cfg.nodeName} client` }) : null;
+      ctx.log.info({ event: 'ssh-keys', hostKey: host.fingerprint, clientKey: client?.fingerprint ?? null, created: host.created || !!client?.created }, 'SSH keys ready (generated in this node\'s volume; only public halves are published)');
+      self = { name: cfg.nodeName, host: cfg.self.host, sshPort: cfg.self.sshPort, aliases: [cfg.nodeName].filter((a) => a !== cfg.self.host), hostPublicKey: host.publicKeyLine, clientPublicKey: client?.publicKeyLine };
       for (const f of [sp.authorizedKeys, sp.knownHosts]) if (!fs.existsSync(f)) writeIfChanged(f, '', 0o644, { uid: 0, gid: 0 });
       writeIfChanged(sp.sshdConfig, sshdConfig({
         port: cfg.self.sshPort,

@@ -21,6 +21,7 @@ import type { Member } from '../core/node-config';
 import type { ProxyConfig } from '../core/proxy-config';
 import type { AskResult } from '../core/node-answer';
 import { vote, VoteResult } from '../core/vote';
+import { witnessDisagreements, describeDisagreements } from '../core/witness-check';
 import { renderAuthFile, renderPgbouncerIni, PgbouncerIniInput } from '../core/render-pgbouncer';
 import { scramVerifier } from '../core/scram';
 import type { Bouncer } from '../ports/bouncer';
@@ -95,6 +96,7 @@ export class ProxyAgent {
   private iniInput!: Omit<PgbouncerIniInput, 'route'>;
   private ids: { uid: number; gid: number } | undefined;
   private lastState = '';
+  private witnessDisagreement = '';
 
   constructor(private readonly o: ProxyAgentOptions) {
     this.c = o.config;
@@ -107,14 +109,19 @@ export class ProxyAgent {
     return this.o.staleMs ?? this.c.sshTimeoutMs + 2 * this.c.pollIntervalMs;
   }
 
+  /** Everyone asked each round: the data members, then the witness (counted in the vote, never routed to). */
+  private get voters(): Member[] {
+    return this.c.witness ? [...this.c.members, this.c.witness] : this.c.members;
+  }
+
   /** Prepares files, runs a first round, starts PgBouncer and the loops. */
   async start(): Promise<void> {
     this.running = true;
     await this.prepareFiles();
-    for (const m of this.c.members) this.loops.push(this.memberLoop(m));
+    for (const m of this.voters) this.loops.push(this.memberLoop(m));
     // first round: give every node one chance so PgBouncer starts with a route if there is one
     const deadline = Date.now() + (this.o.firstRoundMs ?? this.c.sshTimeoutMs + 500);
-    while (Date.now() < deadline && this.seen.size < this.c.members.length) await sleep(25);
+    while (Date.now() < deadline && this.seen.size < this.voters.length) await sleep(25);
     this.decide();
     this.writeIni(this.decided?.primary ?? null);
     this.sup.start({ name: 'pgbouncer', cmd: this.c.pgbouncerBin, args: [this.paths.ini], user: this.ids ? this.c.runUser : undefined, restart: 'always', stopSignal: 'SIGTERM', stopTimeoutMs: 5000 });
@@ -263,11 +270,19 @@ export class ProxyAgent {
   private decide(): void {
     const now = Date.now();
     const answers: Record<string, AskResult> = {};
-    for (const m of this.c.members) {
+    for (const m of this.voters) {
       const s = this.seen.get(m.name);
       if (s) answers[m.name] = now - s.at > this.staleMs ? { kind: 'timeout', detail: `last answer ${now - s.at} ms old` } : s.r;
     }
-    const v = vote(this.c.members.map((m) => m.name), answers);
+    const v = vote(this.c.members.map((m) => m.name), answers, this.c.witness ? [this.c.witness.name] : []);
+    const mine = this.c.witness?.name ?? null;
+    const dis = witnessDisagreements(mine, answers);
+    const disSig = dis.map((d) => `${d.node}=${d.theirs}`).join(',');
+    if (disSig !== this.witnessDisagreement) {
+      this.witnessDisagreement = disSig;
+      if (dis.length) this.log.error({ event: 'witness-mismatch', configured: mine, nodes: dis }, describeDisagreements(mine, dis));
+      else this.log.info({ event: 'witness-agreed', configured: mine }, `every answering node counts the same witness as this proxy (${mine ?? 'none'})`);
+    }
     const prev = this.decided;
     this.decided = v;
     if (!prev || prev.primary !== v.primary || prev.rule !== v.rule || prev.conflicts.join() !== v.conflicts.join()) {

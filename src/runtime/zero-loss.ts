@@ -5,7 +5,7 @@ import type { NodeContext } from './node-context';
 import type { NodeExtras } from './node-agent';
 import { writeIfChanged, repmgr, superuserTarget, repmgrTarget } from './node-context';
 import { nodeIdOf } from './node-actions';
-import { pgClientConfig } from '../adapters/pg-connect';
+import { pgClientConfig, closeClient } from '../adapters/pg-connect';
 import { readLocalReplication, probePeerLsn, REPLICATION_SQL, toReplicationRows, LocalReplication } from '../adapters/replication-probe';
 import { probePeer } from '../adapters/peer-probe';
 import { askProxies } from '../adapters/proxy-primary';
@@ -36,11 +36,28 @@ export function zeroLossPaths(ctx: NodeContext) {
     history: historyPath(ctx),
     syncStatus: path.join(ctx.paths.runDir, 'sync-status.json'),
     fence: path.join(ctx.paths.runDir, 'fence.json'),
+    streamedOn: path.join(ctx.paths.runDir, 'primary-streamed.json'),
     validateConf: path.join(ctx.paths.confDir, 'validate.json'),
   };
 }
 
 const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/**
+ * A primary that has not reached a majority since it became primary (a brand-new cluster's first node, whose
+ * peers and proxies cannot reach it until Swarm lists it as healthy and they have cloned from it) starts the
+ * lost-majority clock only after this long, like the stack's health start_period. Without it the bootstrap
+ * primary fenced itself 6 s after start, again after every restart, and the cluster never formed (seen on a
+ * loaded one-node swarm). Once it has reached a majority, PGSWARM_FENCE_AFTER_MS applies as before.
+ */
+export const FENCE_START_GRACE_MS = 120000;
+
+/** The lost-majority clock of a primary (pure): when the majority was lost (null: not lost, or not armed yet), and whether it was reached since the node became primary. */
+export function majorityClock(i: { majority: boolean; since: number | null; seen: boolean; primarySince: number; now: number }): { since: number | null; seen: boolean } {
+  if (i.majority) return { since: null, seen: true };
+  if (i.seen || i.now - i.primarySince >= FENCE_START_GRACE_MS) return { since: i.since ?? i.now, seen: i.seen };
+  return { since: null, seen: false };
+}
 
 export function zeroLossExtras(ctx: NodeContext): NodeExtras {
   const { cfg, log } = ctx;
@@ -57,9 +74,14 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
   let lastApplied: { names: string; at: number } | null = null;
   let lastDecision: SyncDecision | null = null;
   let majorityLostSince: number | null = null;
+  /** When this node last became primary, and whether it has reached a majority since (the lost-majority clock is armed). */
+  let primarySince = 0;
+  let majoritySeen = false;
   let fenced: null | { rule: string; since: number } = null;
   let probing = false;
   let wasPrimary = false;
+  /** The timeline on which a standby was last seen streaming from this node as primary (persisted: survives a restart). */
+  let streamedOnTl = readStreamedOn();
   // standby side
   let history: StandbyHistory | null = null;
   let lastFollowAt = 0;
@@ -69,6 +91,16 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
   let streamTl = 0;
   /** Since when a promotion guard has kept this standby detached (primary_conninfo emptied). */
   let detachedSince: number | null = null;
+
+  function readStreamedOn(): number {
+    try {
+      return Number(JSON.parse(fs.readFileSync(zp.streamedOn, 'utf8')).timeline) || 0;
+    } catch {
+      return 0;
+    }
+  }
+  /** The synchronous_standby_names this standby last reported in sync-status.json (null: not yet, in this standby life). */
+  let standbyStatusFor: string | null = null;
 
   const readHistory = () => {
     try {
@@ -81,7 +113,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
   const closeLocal = async () => {
     const c = local;
     local = null;
-    await c?.end().catch(() => undefined);
+    await closeClient(c);
   };
 
   const localClient = async (): Promise<Client> => {
@@ -106,7 +138,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
     if (!lastDecision || lastDecision.rule !== d.rule || lastDecision.synchronousStandbyNames !== d.synchronousStandbyNames) {
       const level = d.degraded ? 'error' : d.rule === 'strict-waiting' || d.rule === 'degrade-waiting' ? 'warn' : 'info';
       log[level]({ event: d.degraded ? 'sync-degraded' : 'sync-policy', mode: cfg.syncMode, rule: d.rule, names: d.synchronousStandbyNames, healthy: d.healthy, degraded: d.degraded }, d.reason);
-      writeIfChanged(zp.syncStatus, JSON.stringify({ node: cfg.nodeName, mode: cfg.syncMode, names: d.synchronousStandbyNames, degraded: d.degraded, rule: d.rule, reason: d.reason, healthy: d.healthy, since: new Date(now).toISOString() }) + '\n', 0o644);
+      writeIfChanged(zp.syncStatus, JSON.stringify({ node: cfg.nodeName, role: 'primary', mode: cfg.syncMode, names: d.synchronousStandbyNames, degraded: d.degraded, rule: d.rule, reason: d.reason, healthy: d.healthy, since: new Date(now).toISOString() }) + '\n', 0o644);
       lastDecision = d;
     }
     if (d.synchronousStandbyNames === l.synchronousStandbyNames) return;
@@ -171,10 +203,9 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
         return;
       }
       if (!l || !ctx.sup.isRunning('postgres')) return;
-      if (q.majority) majorityLostSince = null;
-      else majorityLostSince ??= now;
+      ({ since: majorityLostSince, seen: majoritySeen } = majorityClock({ majority: q.majority, since: majorityLostSince, seen: majoritySeen, primarySince, now }));
       const newer = r.peers.find((p) => p.reachable && !p.inRecovery && p.timeline > l.timeline);
-      const d = decideFence({ ...r.counts, majorityLostForMs: majorityLostSince === null ? 0 : now - majorityLostSince, fenceAfterMs: cfg.fenceAfterMs, newerPrimary: newer ? newer.name : null });
+      const d = decideFence({ ...r.counts, majorityLostForMs: majorityLostSince === null ? 0 : now - majorityLostSince, fenceAfterMs: cfg.fenceAfterMs, newerPrimary: newer ? newer.name : null, successorPossible: streamedOnTl >= l.timeline });
       if (d.rule === 'grace' && (now - (majorityLostSince ?? now)) < cfg.syncIntervalMs * 2) log.warn({ event: 'majority-lost', reachable: d.reachable, total: d.total, need: d.need }, d.reason);
       if (d.fence) await fence(d.rule, d.reason, { reachable: d.reachable, total: d.total, need: d.need });
     } finally {
@@ -189,7 +220,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
     const key = `${up.host}:${up.port}`;
     try {
       if (!upstream || upstream.key !== key) {
-        await upstream?.c.end().catch(() => undefined);
+        await closeClient(upstream?.c);
         upstream = null;
         const c = new Client(pgClientConfig({ ...repmgrTarget(ctx, up), timeoutMs: 1000 }));
         c.on('error', () => {
@@ -202,7 +233,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
     } catch {
       const c = upstream?.c;
       upstream = null;
-      await c?.end().catch(() => undefined);
+      await closeClient(c);
       return null;
     }
   };
@@ -254,6 +285,11 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
       lastApplied = { names: want, at: now };
       log.info({ event: 'standby-sync-names', to: want }, `standby keeps synchronous_standby_names '${want}' ready for a promotion (no asynchronous window after it)`);
     }
+    if (standbyStatusFor !== want) {
+      // So `pgswarm status` shows a standby's own state, not what this node wrote in an earlier life as primary.
+      standbyStatusFor = want;
+      writeIfChanged(zp.syncStatus, JSON.stringify({ node: cfg.nodeName, role: 'standby', mode: cfg.syncMode, names: want, degraded: false, rule: 'standby', reason: want ? `standby: keeps synchronous_standby_names '${want}' ready for a promotion` : 'standby (asynchronous mode)', since: new Date(now).toISOString() }) + '\n', 0o644);
+    }
     if (l.receiverStatus === 'streaming') streamTl = Math.max(streamTl, l.timeline);
     if (!l.hasConninfo) {
       if (detachedSince === null) {
@@ -288,9 +324,17 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
     if (!l.inRecovery) {
       if (!wasPrimary) {
         wasPrimary = true;
+        primarySince = now;
+        majoritySeen = false;
         history = null;
         fs.rmSync(zp.history, { force: true });
         lastDecision = null;
+        standbyStatusFor = null;
+      }
+      if (streamedOnTl < l.timeline && l.replication.some((r) => r.state === 'streaming')) {
+        streamedOnTl = l.timeline;
+        writeIfChanged(zp.streamedOn, JSON.stringify({ timeline: l.timeline, at: new Date(now).toISOString() }) + '\n', 0o644);
+        log.info({ event: 'fencing-armed', timeline: l.timeline }, `a standby streams from this primary on timeline ${l.timeline}: it could be promoted in this node's place, so losing the majority now fences`);
       }
       await keepSyncNames(c, l, now);
       void checkFence(l);
@@ -310,6 +354,13 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
 
   return {
     beforeDecide: async () => {
+      // A fence ends with the agent: a new agent decides the role anew, so an old "fenced: true" would mislead `pgswarm status`.
+      try {
+        const f = JSON.parse(fs.readFileSync(zp.fence, 'utf8')) as { fenced?: boolean; rule?: string; at?: string };
+        if (f.fenced) writeIfChanged(zp.fence, JSON.stringify({ node: cfg.nodeName, fenced: false, reason: `agent restarted (it was fenced by rule ${f.rule ?? '?'} at ${f.at ?? '?'}): the role is decided anew`, at: new Date().toISOString() }) + '\n', 0o644);
+      } catch {
+        /* no fence file */
+      }
       writeIfChanged(zp.validateConf, JSON.stringify({
         PGSWARM_NODE_NAME: cfg.nodeName,
         PGSWARM_PEERS: cfg.members.map((m) => `${m.name}@${m.host}:${m.port}:${m.sshPort}`).join(','),
@@ -320,6 +371,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
         PGSWARM_SYNC_MODE: cfg.syncMode,
         PGSWARM_HISTORY_FILE: zp.history,
         PGSWARM_CTL_SOCKET: ctx.paths.ctlSocket,
+        ...(cfg.witness ? { PGSWARM_WITNESS: `${cfg.witness.name}@${cfg.witness.host}:${cfg.witness.port}:${cfg.witness.sshPort}` } : {}),
       }, null, 2) + '\n', 0o644);
       log.info({ event: 'zero-loss', mode: cfg.syncMode, fenceAfterMs: cfg.fenceAfterMs, degradeAfterMs: cfg.syncMode === 'degrade' ? cfg.degradeAfterMs : undefined, witness: cfg.witness?.name }, `synchronous mode ${cfg.syncMode}; fencing ${cfg.fenceAfterMs > 0 ? `after ${cfg.fenceAfterMs} ms without a majority` : 'on a newer primary only'}`);
     },
@@ -332,7 +384,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
       stopped = true;
       if (timer) clearTimeout(timer);
       await closeLocal();
-      await upstream?.c.end().catch(() => undefined);
+      await closeClient(upstream?.c);
     },
   };
 }

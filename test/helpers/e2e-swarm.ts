@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { DockerClient } from '../../src/adapters/docker';
+import { closeClient } from '../../src/adapters/pg-connect';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const CLI = path.join(ROOT, 'dist', 'src', 'bin', 'pgswarm.js');
@@ -77,7 +78,7 @@ export async function query<T = any>(sql: string, params: unknown[] = [], port =
   try {
     return (await c.query(sql, params)).rows as T[];
   } finally {
-    await c.end().catch(() => undefined);
+    await closeClient(c);
   }
 }
 
@@ -143,7 +144,7 @@ export class Writer {
         this.errors++;
         const c = this.client;
         this.client = undefined;
-        await c?.end().catch(() => undefined);
+        await closeClient(c);
       }
       const wait = this.intervalMs - (Date.now() - t0);
       if (wait > 0) await sleep(wait);
@@ -153,7 +154,7 @@ export class Writer {
   async stop(): Promise<void> {
     this.running = false;
     await this.loop;
-    await this.client?.end().catch(() => undefined);
+    await closeClient(this.client);
   }
 
   /** Acknowledgement time of the first write *sent* at or after t: a write in flight at t may still be acked by the old primary. */

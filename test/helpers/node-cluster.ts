@@ -8,6 +8,7 @@ import { scramVerifier } from '../../src/core/scram';
 import { generateSigningKeyPair } from '../../src/core/signing';
 import { createToken } from '../../src/core/join-token';
 import { testDir, pgBin, postgresIds, waitFor, sleep } from './pg-tools';
+import { closeClient } from '../../src/adapters/pg-connect';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const PGNODE = path.join(ROOT, 'dist', 'src', 'bin', 'pgnode.js');
@@ -45,6 +46,14 @@ export interface TestNode {
   exit?: Promise<number | null>;
 }
 
+/** Options of a test cluster; the defaults are the three data nodes every existing test uses. */
+export interface ClusterOptions {
+  /** Number of data nodes [3]. */
+  dataNodes?: number;
+  /** Add a witness (PGSWARM_ROLE=witness, referee without data) on the next loopback address [false]. */
+  witness?: boolean;
+}
+
 /** A three-node cluster of real pgnode agents on 127.0.0.1-3, plus a stand-in PgBouncer with a hand-written config. */
 export class NodeCluster {
   dir: string;
@@ -53,14 +62,28 @@ export class NodeCluster {
   passwords = { postgres: randomBytes(12).toString('hex'), repmgr: randomBytes(12).toString('hex'), stats: randomBytes(12).toString('hex'), enroll: randomBytes(12).toString('hex'), auth: randomBytes(12).toString('hex') };
   signing = generateSigningKeyPair();
   nodes: TestNode[];
+  /** The witness, when the cluster was made with { witness: true }. */
+  witness?: TestNode;
   bouncer?: ChildProcess;
   bouncerPort: number;
   extraEnv: Record<string, string> = {};
 
-  constructor(prefix: string, base: number) {
+  constructor(prefix: string, base: number, opts: ClusterOptions = {}) {
     this.dir = testDir(prefix);
     this.bouncerPort = base + 30;
-    this.nodes = [1, 2, 3].map((i) => ({
+    const count = opts.dataNodes ?? 3;
+    const mk = (i: number, name: string): TestNode => ({
+      name,
+      id: i,
+      host: `127.0.0.${i}`,
+      port: base + i,
+      setupPort: base + 10 + i,
+      sshPort: base + 20,
+      home: path.join(this.dir, name),
+      logFile: path.join(this.dir, `${name}.log`),
+    });
+    if (opts.witness) this.witness = mk(count + 1, 'w1');
+    this.nodes = Array.from({ length: count }, (_, k) => k + 1).map((i) => ({
       name: `n${i}`,
       id: i,
       host: `127.0.0.${i}`,
@@ -92,7 +115,39 @@ export class NodeCluster {
     return this.nodes.map((n) => `${n.name}@${n.host}:${n.port}:${n.sshPort}`).join(',');
   }
 
+  /** PGSWARM_WITNESS as every node and proxy is given it ({} without a witness). */
+  witnessSetting(): Record<string, string> {
+    const w = this.witness;
+    return w ? { PGSWARM_WITNESS: `${w.name}@${w.host}:${w.port}:${w.sshPort}` } : {};
+  }
+
+  /** The witness's environment: no data-node settings (it would refuse them). */
+  witnessEnv(w: TestNode): Record<string, string> {
+    return {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      PGSWARM_ROLE: 'witness',
+      PGSWARM_NODE_NAME: w.name,
+      PGSWARM_NODE_ID: String(w.id),
+      PGSWARM_PEERS: this.peers(),
+      ...this.witnessSetting(),
+      PGSWARM_LISTEN_ADDRESSES: w.host,
+      PGSWARM_SETUP_PORT: String(w.setupPort),
+      PGSWARM_HOME: w.home,
+      PGSWARM_PG_BINDIR: pgBin(),
+      POSTGRES_PASSWORD_FILE: this.secrets.postgres,
+      PGSWARM_REPMGR_PASSWORD_FILE: this.secrets.repmgr,
+      PGSWARM_SIGNING_KEY_FILE: this.secrets.signing,
+      PGSWARM_VERIFY_KEY: this.signing.publicKey,
+      PGSWARM_KEY_SYNC_INTERVAL_MS: '1000',
+      PGSWARM_CA_CERT_FILE: this.ca.cert,
+      PGSWARM_CA_KEY_FILE: this.ca.key,
+      PGSWARM_WAIT_RETRY_MS: '1000',
+      PGSWARM_LOG_LEVEL: 'info',
+    };
+  }
+
   env(n: TestNode): Record<string, string> {
+    if (n === this.witness) return this.witnessEnv(n);
     return {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       PGSWARM_NODE_NAME: n.name,
@@ -118,6 +173,7 @@ export class NodeCluster {
       PGSWARM_WAIT_RETRY_MS: '1000',
       PGSWARM_INITDB_SCRIPTS: path.join(this.dir, 'initdb.d'),
       PGSWARM_LOG_LEVEL: 'info',
+      ...this.witnessSetting(),
       ...this.extraEnv,
     };
   }
@@ -196,7 +252,7 @@ export class NodeCluster {
     try {
       return (await c.query(sql, params)).rows as T[];
     } finally {
-      await c.end();
+      await closeClient(c);
     }
   }
 
@@ -291,7 +347,7 @@ pidfile = ${d}/pgbouncer.pid
     try {
       return (await c.query(sql)).rows;
     } finally {
-      await c.end();
+      await closeClient(c);
     }
   }
 
@@ -330,6 +386,7 @@ pidfile = ${d}/pgbouncer.pid
       PGSWARM_SSH_TIMEOUT_MS: '2500',
       PGSWARM_QUERY_WAIT_TIMEOUT_SECS: '30',
       PGSWARM_LOG_LEVEL: 'info',
+      ...this.witnessSetting(),
     };
   }
 
@@ -374,7 +431,7 @@ pidfile = ${d}/pgbouncer.pid
         /* gone */
       }
     }
-    for (const n of this.nodes) {
+    for (const n of this.witness ? [...this.nodes, this.witness] : this.nodes) {
       if (n.proc && n.proc.exitCode === null) {
         try {
           process.kill(-n.proc.pid!, 'SIGKILL');

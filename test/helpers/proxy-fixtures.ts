@@ -12,6 +12,7 @@ import { lookupUser } from '../../src/adapters/os-users';
 import { createCa, ensureCertificate } from '../../src/adapters/tls-issuer';
 import { AskResult, parseNodeAnswer } from '../../src/core/node-answer';
 import type { Member } from '../../src/core/node-config';
+import { closeClient } from '../../src/adapters/pg-connect';
 
 export const PG_BIN = '/usr/lib/postgresql/15/bin';
 export const SUPER_PW = 'super-secret-pw';
@@ -139,7 +140,7 @@ export async function direct<T>(tls: Tls, port: number, fn: (c: Client) => Promi
     await c.connect();
     return await fn(c);
   } finally {
-    await c.end().catch(() => undefined);
+    await closeClient(c);
   }
 }
 

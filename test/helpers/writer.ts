@@ -1,4 +1,5 @@
 import type { Client } from 'pg';
+import { closeClient } from '../../src/adapters/pg-connect';
 
 /**
  * Writes uniquely numbered rows through a client factory, one at a time every
@@ -36,11 +37,11 @@ export class AckWriter {
         this.errors.push({ at: Date.now(), message: (e as Error).message });
         const old = c;
         c = null;
-        await old?.end().catch(() => undefined);
+        await closeClient(old);
       }
       await new Promise((r) => setTimeout(r, this.everyMs));
     }
-    await c?.end().catch(() => undefined);
+    await closeClient(c);
   }
 
   async stop(): Promise<void> {

@@ -33,16 +33,27 @@ export function signalGroup(pid: number | undefined, sig: NodeJS.Signals): void 
   for (let pass = 0; pass < 2; pass++) for (const p of [pid, ...descendants(pid)]) send(p);
 }
 
+/** Optional settings of a suite; without them (today's callers) it is strict mode, fencing after 5 s. */
+export interface ZeroLossSuiteOptions {
+  mode?: 'strict' | 'degrade';
+  /** PGSWARM_DEGRADE_AFTER_MS, degrade mode only. */
+  degradeAfterMs?: number;
+  /** PGSWARM_FENCE_AFTER_MS [5000]; 0 = never fence on a lost majority. */
+  fenceAfterMs?: number;
+}
+
 /**
- * Strict zero-loss mode on three real pgnode agents and a real pgproxy, shared by the
+ * Strict zero-loss mode (or, with options, degrade mode) on three real pgnode agents and a real pgproxy, shared by the
  * integration tier and the chaos tier: registers the set-up, the teardown and the
  * cold-start test on the root tap test, and returns the helpers the scenarios use.
  * Every acknowledged write is recorded and looked for afterwards; each row also records
  * which server and timeline accepted it, so two primaries accepting writes at once would show.
  */
-export function zeroLossSuite(prefix: string, base: number) {
+export function zeroLossSuite(prefix: string, base: number, opts: ZeroLossSuiteOptions = {}) {
+  const mode = opts.mode ?? 'strict';
   const c = new NodeCluster(prefix, base);
-  c.extraEnv = { PGSWARM_SYNC_MODE: 'strict', PGSWARM_FENCE_AFTER_MS: '5000', PGSWARM_SYNC_INTERVAL_MS: '300' };
+  c.extraEnv = { PGSWARM_SYNC_MODE: mode, PGSWARM_FENCE_AFTER_MS: String(opts.fenceAfterMs ?? 5000), PGSWARM_SYNC_INTERVAL_MS: '300' };
+  if (mode === 'degrade' && opts.degradeAfterMs !== undefined) c.extraEnv.PGSWARM_DEGRADE_AFTER_MS = String(opts.degradeAfterMs);
   // A frozen member makes each node's current-primary wait its connect timeout (2 s), so the proxy's
   // SSH timeout must exceed it, or every answer times out while one member hangs (field notes pitfall 8).
   const proxyEnv = c.proxyEnv.bind(c);
@@ -105,7 +116,7 @@ export function zeroLossSuite(prefix: string, base: number) {
   `);
   });
 
-  t.test('strict cold start: both standbys stream as quorum standbys, each keeps a streaming history', async (t) => {
+  t.test(`${mode} cold start: both standbys stream as quorum standbys, each keeps a streaming history`, async (t) => {
     c.startProxy();
     for (const n of c.nodes) c.start(n);
     for (const n of c.nodes) await c.waitRunning(n, 180000);

@@ -180,6 +180,31 @@ t.test('primary killed: repmgrd promotes a standby; the old primary rejoins by p
   t.equal(Number(rows[0].n), 103, 'every row, once');
 });
 
+t.test('a rejoin interrupted half-way: the data is moved aside (kept) and a fresh standby is cloned', async (t) => {
+  // Simulated: the node stops with the marker its rejoin leaves while pg_rewind may be rewriting PGDATA.
+  const primary = await waitFor('a primary', async () => {
+    for (const s of [n1, n2, n3]) if ((await c.inRecovery(s)) === false) return s;
+    return null;
+  }, 30000, 200);
+  const victim = [n1, n2, n3].find((s) => s !== primary)!;
+  t.equal(await c.stop(victim), 0, `${victim.name} stopped`);
+  fs.writeFileSync(path.join(victim.home, 'setup-in-progress'), 'rejoin');
+  c.start(victim);
+  await c.waitRunning(victim, 120000);
+  const d = c.state(victim).decision;
+  t.equal(d?.action, 'reclone', d?.reason ?? '');
+  t.match(d?.reason ?? '', /moving PGDATA aside/);
+  const kept = fs.readdirSync(victim.home).filter((f) => f.startsWith('data.interrupted-rejoin-'));
+  t.equal(kept.length, 1, `the half-rewound data is kept (${kept.join(', ')})`);
+  t.ok(fs.existsSync(path.join(victim.home, kept[0], 'PG_VERSION')), 'the kept copy is a whole data directory');
+  t.notOk(fs.existsSync(path.join(victim.home, 'setup-in-progress')), 'the marker is gone after the clone');
+  t.equal(await c.inRecovery(victim), true, `${victim.name} is a standby again`);
+  await c.query(primary, "INSERT INTO items VALUES (300, 'after the re-clone')");
+  await waitFor('row 300 on the re-cloned node', async () => (await c.query(victim, 'SELECT 1 FROM items WHERE id = 300')).length === 1, 30000);
+  const rows = await c.query<{ n: string }>(victim, 'SELECT count(*) AS n FROM items');
+  t.equal(Number(rows[0].n), 104, 'every row, once');
+});
+
 t.test('PGDATA from another cluster: refused, data untouched', async (t) => {
   const home = path.join(c.dir, 'foreign');
   const pgdata = path.join(home, 'data');

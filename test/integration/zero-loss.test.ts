@@ -5,9 +5,12 @@ import { execFileSync } from 'node:child_process';
 import { waitFor, sleep } from '../helpers/pg-tools';
 import { AckWriter } from '../helpers/writer';
 import { zeroLossSuite } from '../helpers/zero-loss-suite';
+import { partitionScenarios } from '../helpers/zero-loss-scenarios';
 
-// Strict zero-loss mode (ports 15800-15849): cold start, (a) primary killed, (b) synchronous standby lost.
-const { c, proxyClient, byName, routed, events, checkNothingLost } = zeroLossSuite('zl', 15800);
+// Strict zero-loss mode (ports 15800-15849): cold start, (a) primary killed, (b) synchronous standby lost,
+// then (c) primary partitioned (frozen) and (d) primary cut off from the majority (helpers/zero-loss-scenarios.ts).
+const suite = zeroLossSuite('zl', 15800);
+const { c, proxyClient, byName, routed, events, checkNothingLost } = suite;
 
 t.test('(a) SIGKILL of the primary in strict mode: 0 acknowledged writes lost, no two primaries', async (t) => {
   const w = new AckWriter(proxyClient, 'acks', 50, 1);
@@ -71,3 +74,5 @@ t.test('(b) strict: a standby killed, then the last synchronous one stalled: wri
   await w.stop();
   await checkNothingLost(t, w, '(b)');
 });
+
+partitionScenarios(suite);

@@ -20,6 +20,7 @@ function obs(o: Partial<Observation>): Observation {
 interface Case { name: string; o: Observation; action: string; rule: string; target?: string }
 
 const cases: Case[] = [
+  { name: 'a witness\'s volume (marker role witness) → refuse, never start a data node on it', o: obs({ isBootstrapNode: true, local: { ...primaryData(), marker: { systemId: SYS, role: 'witness' } } }), action: 'refuse', rule: 'witness-volume' },
   { name: 'bootstrap node, nothing anywhere → init', o: obs({ isBootstrapNode: true, proxies: [down('p1')], peers: [gone('n2'), gone('n3')] }), action: 'init-primary', rule: 'empty-bootstrap' },
   { name: 'bootstrap node, proxies up with no primary, peers down → init', o: obs({ isBootstrapNode: true, proxies: [none('p1')], peers: [gone('n2')] }), action: 'init-primary', rule: 'empty-bootstrap' },
   { name: 'bootstrap node, a peer answers without primary → wait (no second cluster)', o: obs({ isBootstrapNode: true, proxies: [none('p1')], peers: [up('n2', true)] }), action: 'wait', rule: 'empty-bootstrap-peers-up' },
@@ -30,6 +31,11 @@ const cases: Case[] = [
   { name: 'empty node named primary by proxy → wait (unsafe to init)', o: obs({ isBootstrapNode: true, proxies: [says('p1', 'n1')] }), action: 'wait', rule: 'empty-named-primary' },
   { name: 'interrupted clone → discard partial', o: obs({ local: { pgdataEmpty: false, marker: null, inProgress: 'clone', control: null } }), action: 'discard-partial', rule: 'partial-setup' },
   { name: 'interrupted init → discard partial', o: obs({ local: { pgdataEmpty: false, marker: null, inProgress: 'init', control: { state: 'shut down', timeline: 1, systemId: SYS } } }), action: 'discard-partial', rule: 'partial-setup' },
+  { name: 'interrupted rejoin, n2 primary of the same cluster → move aside and clone again', o: obs({ proxies: [says('p1', 'n2')], peers: [up('n2', false, 2)], local: { ...crashedPrimary(1), inProgress: 'rejoin' } }), action: 'reclone', rule: 'interrupted-rejoin', target: 'n2' },
+  { name: 'interrupted rejoin with an unreadable control file, primary known → reclone (not refuse)', o: obs({ proxies: [says('p1', 'n2')], peers: [up('n2', false, 2)], local: { ...primaryData(1), control: null, inProgress: 'rejoin' } }), action: 'reclone', rule: 'interrupted-rejoin', target: 'n2' },
+  { name: 'interrupted rejoin, no primary known → wait, never start it', o: obs({ proxies: [down('p1')], peers: [gone('n2'), gone('n3')], local: { ...primaryData(3), inProgress: 'rejoin' } }), action: 'wait', rule: 'interrupted-rejoin-wait' },
+  { name: 'interrupted rejoin, primary unreachable though named → wait', o: obs({ proxies: [says('p1', 'n2')], peers: [gone('n2')], local: { ...primaryData(1), inProgress: 'rejoin' } }), action: 'wait', rule: 'interrupted-rejoin-wait' },
+  { name: 'interrupted rejoin, the named primary runs another cluster → wait, data kept', o: obs({ proxies: [says('p1', 'n2')], peers: [up('n2', false, 2, OTHER)], local: { ...primaryData(1), inProgress: 'rejoin' } }), action: 'wait', rule: 'interrupted-rejoin-wait' },
   { name: 'foreign PGDATA without marker → refuse', o: obs({ isBootstrapNode: true, local: { pgdataEmpty: false, marker: null, inProgress: null, control: { state: 'shut down', timeline: 1, systemId: OTHER } } }), action: 'refuse', rule: 'foreign-data' },
   { name: 'PGDATA replaced under the marker → refuse', o: obs({ local: { ...primaryData(), control: { state: 'shut down', timeline: 1, systemId: OTHER } } }), action: 'refuse', rule: 'data-replaced' },
   { name: 'unreadable PGDATA → refuse', o: obs({ local: { pgdataEmpty: false, marker: { systemId: SYS }, inProgress: null, control: null } }), action: 'refuse', rule: 'unreadable-data' },

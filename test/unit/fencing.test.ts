@@ -2,7 +2,7 @@ import t from 'tap';
 import { decideFence, quorum, FenceInput } from '../../src/core/fencing';
 
 // 3 data nodes + 1 proxy = 4 voters, 3 needed
-const base: FenceInput = { dataMembers: 3, witnesses: 0, proxies: 1, reachablePeers: 2, reachableWitnesses: 0, reachableProxies: 1, majorityLostForMs: 0, fenceAfterMs: 6000, newerPrimary: null };
+const base: FenceInput = { dataMembers: 3, witnesses: 0, proxies: 1, reachablePeers: 2, reachableWitnesses: 0, reachableProxies: 1, majorityLostForMs: 0, fenceAfterMs: 6000, newerPrimary: null, successorPossible: true };
 
 interface Case { name: string; in: Partial<FenceInput>; fence: boolean; rule: string; majority: boolean }
 const cases: Case[] = [
@@ -17,6 +17,8 @@ const cases: Case[] = [
   { name: '2+1 with witness, no proxy: primary + witness = 2 of 3', in: { dataMembers: 2, witnesses: 1, proxies: 0, reachablePeers: 0, reachableWitnesses: 1, reachableProxies: 0, majorityLostForMs: 60000 }, fence: false, rule: 'majority', majority: true },
   { name: '2+1, witness and standby gone: fence', in: { dataMembers: 2, witnesses: 1, proxies: 0, reachablePeers: 0, reachableWitnesses: 0, reachableProxies: 0, majorityLostForMs: 7000 }, fence: true, rule: 'majority-lost', majority: false },
   { name: '3 data + 2 proxies, standbys gone, both proxies up: 3 of 5', in: { proxies: 2, reachablePeers: 0, reachableProxies: 2, majorityLostForMs: 60000 }, fence: false, rule: 'majority', majority: true },
+  { name: 'new cluster, standbys still cloning (none streamed yet): no successor possible, no fence', in: { reachablePeers: 0, reachableProxies: 0, majorityLostForMs: 60000, successorPossible: false }, fence: false, rule: 'no-successor', majority: false },
+  { name: 'no successor possible, but a newer primary exists: fence anyway', in: { newerPrimary: 'n3', successorPossible: false }, fence: true, rule: 'newer-primary', majority: true },
 ];
 
 for (const c of cases) {
