@@ -24,7 +24,7 @@ import { appRoleSql, ensureAppPasswordFile } from '../src/cli/app-role';
 import { scramVerifier } from '../src/core/scram';
 import { parseChaosArgs } from './chaos/args';
 import { checkAcks, duplicateAcks, IdCounts } from './chaos/ack-check';
-import { overlappingWindows, writeWindows } from './chaos/write-windows';
+import { overlappingWindows, windowKey, writeWindows } from './chaos/write-windows';
 import { dualPrimaryWindows, writableIntervals } from './chaos/probe-overlap';
 import { errorKind, RunResult, summarize } from './chaos/summary';
 import { ChaosStack, NODES, ROOT, Roles, run, sleep } from './chaos/swarm';
@@ -175,10 +175,21 @@ async function runOnce(s: ChaosStack, sc: Scenario, runNo: number, prober: NodeP
   writers.forEach((w) => w.start());
   const ctx: RunCtx = { s, before, writers, notes: res.notes };
   let healTimer: NodeJS.Timeout | undefined;
+  let faultAt = 0;
   let healDone: Promise<void> = Promise.resolve();
   try {
-    if (!sc.freshPerRun) await sleep(3000);
+    if (!sc.freshPerRun) {
+      // Warm-up: the fault comes only once every writer has been acknowledged a few times, so the
+      // recovery time never includes an outage that was there before the fault.
+      const warm = Date.now() + 60000;
+      await sleep(2000);
+      while (writers.some((w) => w.acks.length < 5) && Date.now() < warm) await sleep(200);
+      const counts = writers.map((w) => `${w.name} ${w.acks.length}`).join(', ');
+      if (writers.some((w) => w.acks.length < 5)) throw new Error(`the writers were not acknowledged before the fault (${counts} acks in ${Math.round((Date.now() - started) / 1000)} s)`);
+      res.notes.push(`before the fault: ${counts} acks`);
+    }
     const inj = await sc.inject!(ctx);
+    faultAt = inj.faultDone;
     res.primaryBefore = ctx.before.primary;
     if (inj.heal) {
       healDone = new Promise((resolve) => {
@@ -220,6 +231,8 @@ async function runOnce(s: ChaosStack, sc: Scenario, runNo: number, prober: NodeP
   // an outage that lasts to the end of the run counts too
   if (acks.length) res.longestGapMs = Math.max(res.longestGapMs, writersStopped - acks[acks.length - 1].at);
   res.duplicateAcks = duplicateAcks(acks);
+  // Compact ack timeline for later analysis: [ms after the fault of the ack, of the send, server/timeline]
+  res.ackTimeline = acks.map((a) => [a.at - faultAt, a.startedAt - faultAt, windowKey(a)]);
 
   // The cluster must become whole again (one primary, two streaming standbys, both proxies healthy).
   const why = await s.waitHealthy(150000);

@@ -22,6 +22,8 @@ export interface RunResult {
   failures: string[];
   notes: string[];
   error?: string;
+  /** every acknowledgement: [ms after the fault it arrived, ms after the fault it was sent, server/timeline] */
+  ackTimeline?: [number, number, string][];
 }
 
 export function percentile(xs: number[], p: number): number | null {
