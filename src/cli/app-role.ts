@@ -35,19 +35,33 @@ export function appRoleSql(user: string, verifier: string, database: string): st
   ].join('\n');
 }
 
-/** Runs SQL as the superuser inside the primary's container; returns psql's output. */
-export async function primarySql(ctx: CliContext, sql: string, database: string): Promise<string> {
+/**
+ * Runs SQL as the superuser inside the primary's container; returns psql's output. A cluster that
+ * just became healthy may not have a node that reports itself primary for a moment (a loaded node's
+ * probe of itself times out): it looks again for up to `waitMs`.
+ */
+export async function primarySql(ctx: CliContext, sql: string, database: string, waitMs = 60000): Promise<string> {
   const services = await ctx.docker.stackServices(ctx.stack);
-  for (const n of topologyOfServices(services.map((s) => s.Spec?.Name ?? ''), ctx.stack).dataNodes) {
-    const o = await observeNode(ctx, n);
-    if (!o.containerId || o.cp?.role !== 'primary') continue;
-    const script = 'PGPASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")" exec "$PGSWARM_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -At '
-      + `"host=$PGSWARM_NODE_NAME port=5432 dbname=$1 user=\${POSTGRES_USER:-postgres} sslmode=verify-full sslrootcert=$PGSWARM_CA_CERT_FILE connect_timeout=5" -c "$2"`;
-    const r = await ctx.docker.exec(o.containerId, ['sh', '-c', script, 'psql', database, sql], { timeoutMs: 30000 });
-    if (r.code !== 0) throw new CliError(`SQL on ${n} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
-    return r.stdout;
+  const nodes = topologyOfServices(services.map((s) => s.Spec?.Name ?? ''), ctx.stack).dataNodes;
+  const until = Date.now() + waitMs;
+  for (;;) {
+    for (const n of nodes) {
+      const o = await observeNode(ctx, n);
+      if (!o.containerId || o.cp?.role !== 'primary') continue;
+      return await runSql(ctx, n, o.containerId, sql, database);
+    }
+    if (Date.now() >= until) break;
+    await new Promise((r) => setTimeout(r, 2000));
   }
-  throw new CliError('no node reports itself primary');
+  throw new CliError(`no node reports itself primary (looked for ${Math.round(waitMs / 1000)} s)`);
+}
+
+async function runSql(ctx: CliContext, n: string, containerId: string, sql: string, database: string): Promise<string> {
+  const script = 'PGPASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")" exec "$PGSWARM_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -At '
+    + `"host=$PGSWARM_NODE_NAME port=5432 dbname=$1 user=\${POSTGRES_USER:-postgres} sslmode=verify-full sslrootcert=$PGSWARM_CA_CERT_FILE connect_timeout=5" -c "$2"`;
+  const r = await ctx.docker.exec(containerId, ['sh', '-c', script, 'psql', database, sql], { timeoutMs: 30000 });
+  if (r.code !== 0) throw new CliError(`SQL on ${n} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+  return r.stdout;
 }
 
 export async function ensureAppRole(ctx: CliContext): Promise<void> {

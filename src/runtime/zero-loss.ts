@@ -206,7 +206,8 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
       ({ since: majorityLostSince, seen: majoritySeen } = majorityClock({ majority: q.majority, since: majorityLostSince, seen: majoritySeen, primarySince, now }));
       const newer = r.peers.find((p) => p.reachable && !p.inRecovery && p.timeline > l.timeline);
       const d = decideFence({ ...r.counts, majorityLostForMs: majorityLostSince === null ? 0 : now - majorityLostSince, fenceAfterMs: cfg.fenceAfterMs, newerPrimary: newer ? newer.name : null, successorPossible: streamedOnTl >= l.timeline });
-      if (d.rule === 'grace' && (now - (majorityLostSince ?? now)) < cfg.syncIntervalMs * 2) log.warn({ event: 'majority-lost', reachable: d.reachable, total: d.total, need: d.need }, d.reason);
+      // Once per lost-majority episode (the clock only runs once armed: start grace and successor rules).
+      if (d.rule === 'grace' && majorityLostSince !== null && now - majorityLostSince < cfg.syncIntervalMs * 2) log.warn({ event: 'majority-lost', reachable: d.reachable, total: d.total, need: d.need }, d.reason);
       if (d.fence) await fence(d.rule, d.reason, { reachable: d.reachable, total: d.total, need: d.need });
     } finally {
       probing = false;
