@@ -13,6 +13,8 @@ export interface NodePaths {
   sshDir: string;
   marker: string;
   inProgress: string;
+  /** Written when this node, as primary, fenced itself for a lost majority; removed once it runs again. */
+  fencedAlone: string;
   stateFile: string;
   ctlSocket: string;
   pgpass: string;
@@ -28,6 +30,7 @@ export function nodePaths(home: string, pgdata: string): NodePaths {
     sshDir: path.join(home, 'ssh'),
     marker: path.join(home, 'setup-done.json'),
     inProgress: path.join(home, 'setup-in-progress'),
+    fencedAlone: path.join(home, 'fenced-alone.json'),
     stateFile: path.join(home, 'run', 'state.json'),
     ctlSocket: path.join(home, 'run', 'ctl.sock'),
     pgpass: path.join(home, 'run', 'pgpass'),
@@ -63,5 +66,5 @@ export async function readLocalState(p: NodePaths, pgBinDir: string): Promise<Lo
   }
   const pgdataEmpty = entries.length === 0;
   const control = pgdataEmpty ? null : await controlData(pgBinDir, p.pgdata);
-  return { pgdataEmpty, marker, inProgress, control };
+  return { pgdataEmpty, marker, inProgress, control, fencedAlone: fs.existsSync(p.fencedAlone) };
 }

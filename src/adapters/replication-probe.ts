@@ -18,6 +18,8 @@ export interface LocalReplication {
   synchronousStandbyNames: string;
   /** Standby: false when a promotion guard detached it (primary_conninfo emptied). */
   hasConninfo: boolean;
+  /** The candidate whose promotion guard detached this standby (pgswarm.detached_by), if any. */
+  detachedBy: string | null;
   /** The primary's pg_stat_replication (empty on a standby). */
   replication: ReplicationRow[];
 }
@@ -33,7 +35,8 @@ SELECT pg_is_in_recovery() AS in_recovery,
        (SELECT sender_host FROM pg_stat_wal_receiver) AS sender_host,
        (SELECT sender_port FROM pg_stat_wal_receiver) AS sender_port,
        current_setting('synchronous_standby_names') AS ssn,
-       current_setting('primary_conninfo') <> '' AS has_conninfo`;
+       current_setting('primary_conninfo') <> '' AS has_conninfo,
+       nullif(current_setting('pgswarm.detached_by', true), '') AS detached_by`;
 
 export const REPLICATION_SQL = `SELECT application_name AS name, state, sync_state, flush_lsn::text AS flush_lsn, replay_lsn::text AS replay_lsn FROM pg_stat_replication`;
 
@@ -57,6 +60,7 @@ export async function readLocalReplication(c: Client): Promise<LocalReplication>
     senderPort: r.sender_port === null || r.sender_port === undefined ? null : Number(r.sender_port),
     synchronousStandbyNames: String(r.ssn ?? ''),
     hasConninfo: r.has_conninfo !== false,
+    detachedBy: (r.detached_by as string | null) ?? null,
     replication,
   };
 }
@@ -80,7 +84,7 @@ export async function probePeerLsn(m: Member, c: ProbeCreds): Promise<PeerLsn & 
  * The sibling's agent re-attaches it to the newest primary (docs/zero-loss.md).
  * Returns detached=false (with the reason) when it could not be confirmed.
  */
-export async function detachStandby(m: Member, c: ProbeCreds, waitMs: number): Promise<{ detached: boolean; why: string; peer: PeerLsn & { timeline?: number } }> {
+export async function detachStandby(m: Member, c: ProbeCreds, waitMs: number, by: string): Promise<{ detached: boolean; why: string; peer: PeerLsn & { timeline?: number } }> {
   const t = { host: m.host, port: m.port, user: c.user, password: c.password, database: 'postgres', caFile: c.caFile, timeoutMs: c.timeoutMs };
   try {
     return await withPg(t, async (cl) => {
@@ -88,6 +92,8 @@ export async function detachStandby(m: Member, c: ProbeCreds, waitMs: number): P
       const asPeer = (r: Record<string, unknown>) => ({ name: m.name, reachable: true as const, inRecovery: r.in_recovery as boolean, receivedLsn: (r.received_lsn as string | null) ?? null, timeline: Number(r.timeline) });
       let r = await probe();
       if (!r.in_recovery) return { detached: false, why: `${m.name} is not in recovery`, peer: asPeer(r) };
+      // Who detached it: the sibling re-attaches to the old primary only once this candidate is seen not promoted.
+      await cl.query(`ALTER SYSTEM SET pgswarm.detached_by = '${by.replace(/'/g, "''")}'`);
       await cl.query(`ALTER SYSTEM SET primary_conninfo = ''`);
       await cl.query('SELECT pg_reload_conf()');
       const until = Date.now() + waitMs;

@@ -86,7 +86,7 @@ async function main(): Promise<number> {
   if (d.rule === 'detach-first' && d.detach) {
     // Detach the sibling standbys from the old primary, then decide again on their final LSNs.
     const wanted = new Set(d.detach);
-    const results = await Promise.all(members.filter((m) => wanted.has(m.name)).map((m) => detachStandby(m, creds, v.PGSWARM_DETACH_WAIT_MS as number)));
+    const results = await Promise.all(members.filter((m) => wanted.has(m.name)).map((m) => detachStandby(m, creds, v.PGSWARM_DETACH_WAIT_MS as number, name)));
     detachReport = results.map((r) => r.why);
     const after = new Map(results.map((r) => [r.peer.name, r.peer]));
     d = mayPromote({ ...input, now: Date.now(), peers: peers.map((p) => asGuardPeer(after.get(p.name) ?? p)), detached: results.filter((r) => r.detached).map((r) => r.peer.name) });

@@ -34,6 +34,8 @@ export interface LocalState {
   inProgress: 'init' | 'clone' | 'rejoin' | null;
   /** pg_controldata output, when PGDATA holds a cluster. */
   control: ControlData | null;
+  /** This node, as primary, fenced itself for a lost majority and has not run since. */
+  fencedAlone?: boolean;
 }
 
 export interface Observation {
@@ -74,6 +76,9 @@ export interface Facts {
   wasPrimary: boolean;
   hasData: boolean;
   highestPeerTimeline: number;
+  /** Voters (this node, data peers, proxies) that answered, of how many. */
+  votersAnswered: number;
+  votersTotal: number;
 }
 
 export function deriveFacts(obs: Observation): Facts {
@@ -109,6 +114,8 @@ export function deriveFacts(obs: Observation): Facts {
     wasPrimary,
     hasData: !obs.local.pgdataEmpty,
     highestPeerTimeline: reachable.reduce((m, p) => Math.max(m, p.timeline), 0),
+    votersAnswered: 1 + reachable.length + obs.proxies.filter((p) => p.status !== 'unreachable').length,
+    votersTotal: 1 + obs.peers.filter((p) => p.name !== obs.self).length + obs.proxies.length,
   };
 }
 
@@ -244,6 +251,12 @@ export const RULES: readonly Rule[] = [
     when: (f) => !!f.primary && !f.wasPrimary,
     then: (f) => ({ action: 'start-standby', follow: f.primary! }),
     reason: (f) => `this node's data is a standby and ${f.primary} is primary: starting as a hot standby following it`,
+  },
+  {
+    name: 'fenced-primary-no-majority',
+    when: (f) => f.wasPrimary && !f.primary && !!f.obs.local.fencedAlone && f.votersAnswered < Math.floor(f.votersTotal / 2) + 1,
+    then: () => ({ action: 'wait' }),
+    reason: (f) => `this node fenced itself as primary after losing the majority and has not seen one since (${f.votersAnswered} of ${f.votersTotal} voters answer): the others may have promoted a primary it cannot reach; waiting rather than starting a second primary`,
   },
   {
     name: 'cold-start-old-primary',

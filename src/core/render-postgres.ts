@@ -56,6 +56,9 @@ export function renderPostgresqlConf(i: PgConfInput): string {
     ['tcp_keepalives_idle', 5],
     ['tcp_keepalives_interval', 2],
     ['tcp_keepalives_count', 3],
+    // Declares our placeholder so a promotion guard may record, with ALTER SYSTEM, which candidate
+    // detached this standby (PostgreSQL refuses ALTER SYSTEM for an unknown custom parameter).
+    ['pgswarm.detached_by', ''],
   ];
   for (const [k, v] of Object.entries(i.extra ?? {})) settings.push([k, v]);
   const lines = settings.map(([k, v]) => `${k} = ${typeof v === 'string' ? q(v) : typeof v === 'boolean' ? (v ? 'on' : 'off') : v}`);

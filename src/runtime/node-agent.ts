@@ -172,6 +172,7 @@ export class NodeAgent {
       }
       if (this.stopping) break;
       this.setPhase('running');
+      fs.rmSync(ctx.paths.fencedAlone, { force: true });
       ctx.sup.start({ name: 'repmgrd', cmd: ctx.repmgrBin.replace(/repmgr$/, 'repmgrd'), args: ['-f', `${ctx.paths.confDir}/repmgr.conf`, '--daemonize=false'], user: ctx.cfg.runUser, env: ctx.pgEnv, restart: 'always', stopSignal: 'SIGTERM', stopTimeoutMs: 3000 });
       await this.extras.onRunning?.(ctx);
       ctx.log.info({ event: 'running', action: d.action }, `node running (${d.action})`);

@@ -91,6 +91,9 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
   let streamTl = 0;
   /** Since when a promotion guard has kept this standby detached (primary_conninfo emptied). */
   let detachedSince: number | null = null;
+  /** The newest timeline this standby has seen any member run as primary on: it never re-attaches to an older one. */
+  let seenPrimaryTl = 0;
+  let lastHoldLog = 0;
 
   function readStreamedOn(): number {
     try {
@@ -173,6 +176,8 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
     fenced = { rule, since: Date.now() };
     log.error({ event: 'fenced', rule, ...details }, `FENCING: ${reason}`);
     writeIfChanged(zp.fence, JSON.stringify({ node: cfg.nodeName, fenced: true, rule, reason, at: new Date().toISOString() }) + '\n', 0o644);
+    // Survives a restart: started again without a majority, this node must not start as primary on its own.
+    if (rule === 'majority-lost') writeIfChanged(ctx.paths.fencedAlone, JSON.stringify({ node: cfg.nodeName, rule, at: new Date().toISOString() }) + '\n', 0o644);
     await closeLocal();
     // Through the supervisor: a fast shutdown ends every session; no client can undo it.
     await ctx.sup.stop('repmgrd');
@@ -250,8 +255,19 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
       const peers = await Promise.all(others.map((m) => probePeerLsn(m, creds)));
       const mine = Math.max(l.timeline, streamTl);
       const up = memberAt(l.senderHost, l.senderPort);
+      for (const p of peers) if (p.reachable && !p.inRecovery) seenPrimaryTl = Math.max(seenPrimaryTl, p.timeline ?? 0);
       const newer = peers.filter((p) => p.reachable && !p.inRecovery && (p.timeline ?? 0) > mine && p.name !== up?.name);
-      const same = reattach && !newer.length ? peers.filter((p) => p.reachable && !p.inRecovery && (p.timeline ?? 0) >= mine) : [];
+      // Re-attach only to a primary on the newest timeline ever seen: a promoted member that is out of
+      // reach now (a partition) must not let an older primary collect this standby's confirmations.
+      // And only once the candidate that detached it is seen still a standby (it did not promote): a candidate
+      // out of reach may have promoted on the other side of a partition.
+      const by = l.detachedBy ? peers.find((p) => p.name === l.detachedBy) : undefined;
+      const candidateStayedStandby = !l.detachedBy || (!!by && by.reachable && by.inRecovery);
+      const same = reattach && !newer.length && candidateStayedStandby ? peers.filter((p) => p.reachable && !p.inRecovery && (p.timeline ?? 0) >= Math.max(mine, seenPrimaryTl)) : [];
+      if (reattach && !newer.length && !candidateStayedStandby && Date.now() - lastHoldLog > 10000) {
+        lastHoldLog = Date.now();
+        log.warn({ event: 'detached-hold', by: l.detachedBy }, `still detached: ${l.detachedBy}, whose guard detached this standby, is out of reach or not a standby, so it may have been promoted; not re-attaching to an older primary`);
+      }
       if (newer.length !== 1 && same.length !== 1) return;
       const target = newer.length === 1 ? newer[0] : same[0];
       lastFollowAt = Date.now();
@@ -297,7 +313,13 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
         detachedSince = now;
         log.warn({ event: 'detached', leaseMs: cfg.detachLeaseMs }, `detached by a promotion candidate's guard: this standby confirms no WAL from the old primary; it follows the new primary as soon as one appears, or re-attaches to the only primary after ${cfg.detachLeaseMs} ms`);
       }
-    } else detachedSince = null;
+    } else {
+      detachedSince = null;
+      if (l.detachedBy) {
+        await c.query('ALTER SYSTEM RESET pgswarm.detached_by');
+        await c.query('SELECT pg_reload_conf()');
+      }
+    }
     // Not streaming: look every tick. Streaming: still look once a second, because a connection to a
     // frozen or cut-off old primary can look 'streaming' for wal_receiver_timeout.
     if (l.receiverStatus !== 'streaming' || now - lastFollowCheck >= 1000) {

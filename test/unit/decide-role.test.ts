@@ -51,6 +51,8 @@ const cases: Case[] = [
   { name: 'old primary, proxies down, peer n3 primary → rejoin from n3', o: obs({ proxies: [down('p1')], peers: [gone('n2'), up('n3', false, 2)], local: primaryData(1) }), action: 'rejoin', rule: 'old-primary-rejoin', target: 'n3' },
   { name: 'whole cluster cold start: old primary, nobody else up → start primary', o: obs({ proxies: [down('p1')], peers: [gone('n2'), gone('n3')], local: primaryData(3) }), action: 'start-primary', rule: 'cold-start-old-primary' },
   { name: 'cold start with proxies up but empty, standbys on same timeline → start primary', o: obs({ proxies: [none('p1')], peers: [up('n2', true, 3), up('n3', true, 3)], local: primaryData(3) }), action: 'start-primary', rule: 'cold-start-old-primary' },
+  { name: 'fenced for a lost majority, restarted, only one peer answers (partition) → wait, no second primary', o: obs({ proxies: [down('p1'), down('p2')], peers: [up('n2', true, 2), gone('n3')], local: { ...primaryData(2), fencedAlone: true } }), action: 'wait', rule: 'fenced-primary-no-majority' },
+  { name: 'fenced for a lost majority, restarted, the majority answers without a primary → cold start as primary', o: obs({ proxies: [none('p1'), none('p2')], peers: [up('n2', true, 2), gone('n3')], local: { ...primaryData(2), fencedAlone: true } }), action: 'start-primary', rule: 'cold-start-old-primary' },
   { name: 'stale primary: a standby has a later timeline → wait', o: obs({ proxies: [none('p1')], peers: [up('n2', true, 4)], local: primaryData(3) }), action: 'wait', rule: 'stale-primary' },
   { name: 'standby, nothing known → wait', o: obs({ proxies: [down('p1')], peers: [gone('n2')], local: standbyData() }), action: 'wait', rule: 'standby-no-primary' },
 ];
