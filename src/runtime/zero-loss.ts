@@ -277,6 +277,9 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
       try {
         await repmgr(ctx, ['standby', 'follow', `--upstream-node-id=${await nodeIdOf(ctx, target.name)}`], 60000);
         log.info({ event: 'fast-followed', to: target.name, ms: Date.now() - t0 }, `following ${target.name} (${Date.now() - t0} ms)`);
+        // repmgrd did not run this follow; restarted, it monitors the new upstream (a repmgrd left watching
+        // the old one was seen never to start an election after the next failure).
+        if (ctx.sup.signal('repmgrd', 'SIGTERM')) log.info({ event: 'repmgrd-restart', upstream: target.name }, `restarting repmgrd so it monitors ${target.name}`);
       } catch (e) {
         log.warn({ event: 'fast-follow-failed', to: target.name, err: (e as Error).message }, `fast follow of ${target.name} failed; repmgrd will follow on its own: ${(e as Error).message}`);
       }
