@@ -31,9 +31,13 @@ interface Row {
   receiver_status: string | null;
 }
 
+/** The connection a probe of member `m` uses: its postgres database over verified TLS, short timeout. */
+export function probeTarget(m: Member, c: ProbeCreds): PgTarget {
+  return { host: m.host, port: m.port, user: c.user, password: c.password, database: 'postgres', caFile: c.caFile, timeoutMs: c.timeoutMs };
+}
+
 export async function probeRow(m: Member, c: ProbeCreds): Promise<Row> {
-  const t: PgTarget = { host: m.host, port: m.port, user: c.user, password: c.password, database: 'postgres', caFile: c.caFile, timeoutMs: c.timeoutMs };
-  return withPg(t, async (cl) => (await cl.query(SQL)).rows[0] as Row);
+  return withPg(probeTarget(m, c), async (cl) => (await cl.query(SQL)).rows[0] as Row);
 }
 
 /** Direct probe of a peer's PostgreSQL with a short timeout (for the start-up decision). */

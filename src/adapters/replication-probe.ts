@@ -3,7 +3,7 @@ import type { Member } from '../core/node-config';
 import type { ReplicationRow } from '../core/sync-standbys';
 import type { PeerLsn } from '../core/promotion-guard';
 import { withPg } from './pg-connect';
-import type { ProbeCreds } from './peer-probe';
+import { probeTarget, ProbeCreds } from './peer-probe';
 
 /** This node's replication state, read through one local connection. */
 export interface LocalReplication {
@@ -68,8 +68,7 @@ export async function readLocalReplication(c: Client): Promise<LocalReplication>
 /** A peer's role, timeline and received LSN for the promotion guard and the fast follow (short timeout). */
 export async function probePeerLsn(m: Member, c: ProbeCreds): Promise<PeerLsn & { timeline?: number }> {
   try {
-    const t = { host: m.host, port: m.port, user: c.user, password: c.password, database: 'postgres', caFile: c.caFile, timeoutMs: c.timeoutMs };
-    const r = await withPg(t, async (cl) => (await cl.query(LOCAL_SQL)).rows[0] as Record<string, unknown>);
+    const r = await withPg(probeTarget(m, c), async (cl) => (await cl.query(LOCAL_SQL)).rows[0] as Record<string, unknown>);
     return { name: m.name, reachable: true, inRecovery: r.in_recovery as boolean, receivedLsn: (r.received_lsn as string | null) ?? null, timeline: Number(r.timeline) };
   } catch (e) {
     return { name: m.name, reachable: false, error: (e as Error).message };
@@ -85,9 +84,8 @@ export async function probePeerLsn(m: Member, c: ProbeCreds): Promise<PeerLsn & 
  * Returns detached=false (with the reason) when it could not be confirmed.
  */
 export async function detachStandby(m: Member, c: ProbeCreds, waitMs: number, by: string): Promise<{ detached: boolean; why: string; peer: PeerLsn & { timeline?: number } }> {
-  const t = { host: m.host, port: m.port, user: c.user, password: c.password, database: 'postgres', caFile: c.caFile, timeoutMs: c.timeoutMs };
   try {
-    return await withPg(t, async (cl) => {
+    return await withPg(probeTarget(m, c), async (cl) => {
       const probe = async () => (await cl.query(LOCAL_SQL)).rows[0] as Record<string, unknown>;
       const asPeer = (r: Record<string, unknown>) => ({ name: m.name, reachable: true as const, inRecovery: r.in_recovery as boolean, receivedLsn: (r.received_lsn as string | null) ?? null, timeline: Number(r.timeline) });
       let r = await probe();
