@@ -20,27 +20,18 @@ export interface Partition {
 }
 
 /**
- * Cuts a container off the stack's overlay network. First `docker network
- * disconnect` (then `connect` to heal); when the engine refuses that for a
- * Swarm task, iptables DROP on the container's overlay interface inside its
- * network namespace (nsenter), which keeps its address, as a real partition does.
+ * Cuts a container off the stack's overlay network: iptables DROP on its overlay interface, both
+ * directions, inside its network namespace (nsenter). It keeps its address and its DNS name, open
+ * connections hang rather than fail, and the heal (deleting the two rules) restores exactly what
+ * was there, as a real network partition does. (`docker network disconnect` + `connect` was used
+ * first: it did not bring back the task's DNS name, so the "healed" partition went on.)
  */
 export async function partition(s: ChaosStack, container: string): Promise<Partition> {
   const net = networkName(s);
-  const d = await run('docker', ['network', 'disconnect', net, container], process.env, 30000);
-  if (d.code === 0) {
-    return {
-      method: 'docker network disconnect',
-      heal: async () => {
-        const c = await run('docker', ['network', 'connect', net, container], process.env, 30000);
-        if (c.code !== 0) throw new Error(`docker network connect: ${c.stderr.trim()}`);
-      },
-    };
-  }
   const info = await s.docker.api.getContainer(container).inspect();
   const ip = (info.NetworkSettings.Networks as Record<string, { IPAddress: string }>)[net]?.IPAddress;
   const pid = info.State.Pid;
-  if (!ip || !pid) throw new Error(`partition: no address on ${net} or no pid (disconnect said: ${d.stderr.trim()})`);
+  if (!ip || !pid) throw new Error(`partition: ${container} has no address on ${net} or no pid`);
   const addrs = await run('nsenter', ['-t', String(pid), '-n', 'ip', '-o', '-4', 'addr', 'show'], process.env, 10000);
   const iface = addrs.stdout.split('\n').find((l) => l.includes(` ${ip}/`))?.split(/\s+/)[1];
   if (!iface) throw new Error(`partition: interface of ${ip} not found: ${addrs.stdout}`);
@@ -50,9 +41,12 @@ export async function partition(s: ChaosStack, container: string): Promise<Parti
     if (r.code !== 0) throw new Error(`iptables: ${r.stderr.trim()}`);
   }
   return {
-    method: `iptables DROP on ${iface} in the container's netns (docker network disconnect refused: ${d.stderr.trim().slice(0, 120)})`,
+    method: `iptables DROP on ${iface} (${ip}) in the container's netns`,
     heal: async () => {
-      for (const [chain, dir] of rules) await run('nsenter', ['-t', String(pid), '-n', 'iptables', '-D', chain, dir, iface, '-j', 'DROP'], process.env, 10000);
+      for (const [chain, dir] of rules) {
+        const r = await run('nsenter', ['-t', String(pid), '-n', 'iptables', '-D', chain, dir, iface, '-j', 'DROP'], process.env, 10000);
+        if (r.code !== 0) throw new Error(`iptables -D: ${r.stderr.trim()}`);
+      }
     },
   };
 }

@@ -19,7 +19,8 @@ SELECT pg_is_in_recovery() AS in_recovery,
        CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text ELSE pg_current_wal_lsn()::text END AS lsn,
        (SELECT sender_host FROM pg_stat_wal_receiver) AS sender_host,
        (SELECT sender_port FROM pg_stat_wal_receiver) AS sender_port,
-       (SELECT status FROM pg_stat_wal_receiver) AS receiver_status`;
+       (SELECT status FROM pg_stat_wal_receiver) AS receiver_status,
+       nullif(current_setting('pgswarm.detached_by', true), '') AS detached_by`;
 
 interface Row {
   in_recovery: boolean;
@@ -29,6 +30,7 @@ interface Row {
   sender_host: string | null;
   sender_port: number | null;
   receiver_status: string | null;
+  detached_by: string | null;
 }
 
 /** The connection a probe of member `m` uses: its postgres database over verified TLS, short timeout. */
@@ -44,7 +46,7 @@ export async function probeRow(m: Member, c: ProbeCreds): Promise<Row> {
 export async function probePeer(m: Member, c: ProbeCreds): Promise<PeerProbe> {
   try {
     const r = await probeRow(m, c);
-    return { name: m.name, reachable: true, inRecovery: r.in_recovery, timeline: Number(r.timeline), systemId: r.system_id };
+    return { name: m.name, reachable: true, inRecovery: r.in_recovery, timeline: Number(r.timeline), systemId: r.system_id, detachedBy: r.detached_by ?? null };
   } catch (e) {
     return { name: m.name, reachable: false, error: (e as Error).message };
   }

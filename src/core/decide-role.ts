@@ -15,7 +15,15 @@ export type ProxyAnswer =
 /** A direct probe of one peer's PostgreSQL (short timeout). */
 export type PeerProbe =
   | { name: string; reachable: false; error: string }
-  | { name: string; reachable: true; inRecovery: boolean; timeline: number; systemId: string };
+  | {
+      name: string;
+      reachable: true;
+      inRecovery: boolean;
+      timeline: number;
+      systemId: string;
+      /** The candidate whose promotion guard detached this standby (pgswarm.detached_by), if any. */
+      detachedBy?: string | null;
+    };
 
 /** `pg_controldata` facts of the local PGDATA. */
 export interface ControlData {
@@ -76,6 +84,11 @@ export interface Facts {
   wasPrimary: boolean;
   hasData: boolean;
   highestPeerTimeline: number;
+  /**
+   * Reachable standbys detached by another member's promotion guard, where that member is not
+   * seen as a standby on this node's timeline or older: it may have been promoted out of reach.
+   */
+  possiblePromotions: { peer: string; by: string }[];
   /** Voters (this node, data peers, proxies) that answered, of how many. */
   votersAnswered: number;
   votersTotal: number;
@@ -114,6 +127,13 @@ export function deriveFacts(obs: Observation): Facts {
     wasPrimary,
     hasData: !obs.local.pgdataEmpty,
     highestPeerTimeline: reachable.reduce((m, p) => Math.max(m, p.timeline), 0),
+    possiblePromotions: reachable
+      .filter((p) => !!p.detachedBy && p.detachedBy !== obs.self)
+      .filter((p) => {
+        const by = reachable.find((q) => q.name === p.detachedBy);
+        return !(by && by.inRecovery && (!c || by.timeline <= c.timeline));
+      })
+      .map((p) => ({ peer: p.name, by: p.detachedBy as string })),
     votersAnswered: 1 + reachable.length + obs.proxies.filter((p) => p.status !== 'unreachable').length,
     votersTotal: 1 + obs.peers.filter((p) => p.name !== obs.self).length + obs.proxies.length,
   };
@@ -251,6 +271,12 @@ export const RULES: readonly Rule[] = [
     when: (f) => !!f.primary && !f.wasPrimary,
     then: (f) => ({ action: 'start-standby', follow: f.primary! }),
     reason: (f) => `this node's data is a standby and ${f.primary} is primary: starting as a hot standby following it`,
+  },
+  {
+    name: 'cold-start-promotion-possible',
+    when: (f) => f.wasPrimary && !f.primary && f.possiblePromotions.length > 0,
+    then: () => ({ action: 'wait' }),
+    reason: (f) => `no proxy names a primary, but ${f.possiblePromotions.map((p) => `${p.peer} was detached by ${p.by}'s promotion guard`).join(', ')} and ${[...new Set(f.possiblePromotions.map((p) => p.by))].join(', ')} is not seen as a standby: it may have been promoted on a newer timeline out of this node's reach; waiting rather than starting a second primary`,
   },
   {
     name: 'fenced-primary-no-majority',

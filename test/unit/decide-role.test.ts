@@ -11,6 +11,7 @@ const says = (proxy: string, primary: string): ProxyAnswer => ({ proxy, status: 
 const none = (proxy: string): ProxyAnswer => ({ proxy, status: 'no-primary' });
 const down = (proxy: string): ProxyAnswer => ({ proxy, status: 'unreachable', error: 'ECONNREFUSED' });
 const up = (name: string, inRecovery: boolean, timeline = 1, systemId = SYS): PeerProbe => ({ name, reachable: true, inRecovery, timeline, systemId });
+const detached = (name: string, timeline: number, by: string): PeerProbe => ({ name, reachable: true, inRecovery: true, timeline, systemId: SYS, detachedBy: by });
 const gone = (name: string): PeerProbe => ({ name, reachable: false, error: 'timeout' });
 
 function obs(o: Partial<Observation>): Observation {
@@ -53,6 +54,10 @@ const cases: Case[] = [
   { name: 'cold start with proxies up but empty, standbys on same timeline → start primary', o: obs({ proxies: [none('p1')], peers: [up('n2', true, 3), up('n3', true, 3)], local: primaryData(3) }), action: 'start-primary', rule: 'cold-start-old-primary' },
   { name: 'fenced for a lost majority, restarted, only one peer answers (partition) → wait, no second primary', o: obs({ proxies: [down('p1'), down('p2')], peers: [up('n2', true, 2), gone('n3')], local: { ...primaryData(2), fencedAlone: true } }), action: 'wait', rule: 'fenced-primary-no-majority' },
   { name: 'fenced for a lost majority, restarted, the majority answers without a primary → cold start as primary', o: obs({ proxies: [none('p1'), none('p2')], peers: [up('n2', true, 2), gone('n3')], local: { ...primaryData(2), fencedAlone: true } }), action: 'start-primary', rule: 'cold-start-old-primary' },
+  { name: 'fenced primary back after a partition: a standby was detached by n2, which is out of reach → wait (n2 may be primary on a newer timeline)', o: obs({ proxies: [none('p1'), none('p2')], peers: [gone('n2'), detached('n3', 3, 'n2')], local: { ...primaryData(3), fencedAlone: true } }), action: 'wait', rule: 'cold-start-promotion-possible' },
+  { name: 'old primary restarted: a standby was detached by n2, which runs as primary unseen by the proxies → never a second primary', o: obs({ proxies: [down('p1')], peers: [gone('n2'), detached('n3', 3, 'n2')], local: crashedPrimary(3) }), action: 'wait', rule: 'cold-start-promotion-possible' },
+  { name: 'a standby detached by n2, but n2 is still a standby on this timeline (its promotion did not happen) → cold start', o: obs({ proxies: [none('p1')], peers: [up('n2', true, 3), detached('n3', 3, 'n2')], local: primaryData(3) }), action: 'start-primary', rule: 'cold-start-old-primary' },
+  { name: 'a standby detached by this node\'s own old guard → not evidence of another primary', o: obs({ proxies: [none('p1')], peers: [gone('n2'), detached('n3', 3, 'n1')], local: primaryData(3) }), action: 'start-primary', rule: 'cold-start-old-primary' },
   { name: 'stale primary: a standby has a later timeline → wait', o: obs({ proxies: [none('p1')], peers: [up('n2', true, 4)], local: primaryData(3) }), action: 'wait', rule: 'stale-primary' },
   { name: 'standby, nothing known → wait', o: obs({ proxies: [down('p1')], peers: [gone('n2')], local: standbyData() }), action: 'wait', rule: 'standby-no-primary' },
 ];
