@@ -16,6 +16,7 @@
  * second proxy), PGSWARM_IMAGE_PREFIX (pgswarm-chaos), PGSWARM_CHAOS_VERBOSE.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,9 +28,10 @@ import { checkAcks, duplicateAcks, IdCounts } from './chaos/ack-check';
 import { overlappingWindows, windowKey, writeWindows } from './chaos/write-windows';
 import { dualPrimaryWindows, writableIntervals } from './chaos/probe-overlap';
 import { errorKind, RunResult, summarize } from './chaos/summary';
-import { ChaosStack, NODES, ROOT, Roles, run, sleep } from './chaos/swarm';
+import { ChaosStack, ROOT, Roles, run, sleep } from './chaos/swarm';
 import { appQuery, ChaosWriter, TABLE, TABLE_DDL } from './chaos/writer';
 import { NodeProber } from './chaos/prober';
+import { makeSmallDisks, releaseSmallDisks } from './chaos/small-disks';
 import { DEFAULT_SCENARIOS, RunCtx, Scenario, SCENARIOS } from './chaos/scenarios';
 
 const STACK = process.env.PGSWARM_CHAOS_STACK || 'pgchaos';
@@ -56,11 +58,14 @@ async function ensureStack(s: ChaosStack, sc: Scenario, forceFresh: boolean): Pr
   }
   log(`fresh deploy of ${s.stack} with ${want}`);
   await s.down(true);
+  await releaseSmallDisks(s.stack);
+  const diskMb = Number(sc.deployEnv?.PGSWARM_CHAOS_SMALL_DISKS_MB || 0);
+  if (diskMb) for (const d of await makeSmallDisks(s.stack, s.nodes.map((n) => `${n}_data`), diskMb)) log(`small disk: ${d}`);
   // Cold start with fencing on lost majority off (PGSWARM_FENCE_AFTER_MS=0): with it on, the bootstrap
   // primary fences itself before any other voter is resolvable (see docs/zero-loss.md, "Chaos suite").
   // The nodes get the scenario's own fencing setting afterwards, one at a time (restoreFencing).
   const coldFence = !sc.deployEnv?.PGSWARM_FENCE_AFTER_MS && process.env.PGSWARM_CHAOS_COLD_FENCE !== '1';
-  s.setDeployEnv({ PGSWARM_SYNC_MODE: undefined, PGSWARM_DEGRADE_AFTER_MS: undefined, PGSWARM_FENCE_AFTER_MS: coldFence ? '0' : undefined, ...(sc.deployEnv ?? {}) });
+  s.setDeployEnv({ PGSWARM_SYNC_MODE: undefined, PGSWARM_DEGRADE_AFTER_MS: undefined, PGSWARM_CHAOS_TOPOLOGY: undefined, PGSWARM_CHAOS_SMALL_DISKS_MB: undefined, PGSWARM_FENCE_AFTER_MS: coldFence ? '0' : undefined, ...(sc.deployEnv ?? {}) });
   const up = await s.up();
   if (up.code !== 0) {
     // `up` also fails when only its last step (the app role, through docker exec) timed out on a busy machine.
@@ -98,7 +103,7 @@ async function ensureStack(s: ChaosStack, sc: Scenario, forceFresh: boolean): Pr
 async function restoreFencing(s: ChaosStack): Promise<string | null> {
   s.setDeployEnv({ PGSWARM_FENCE_AFTER_MS: undefined });
   const r = await s.roles();
-  const order = [...NODES.filter((n) => n !== r.primary), ...NODES.filter((n) => n === r.primary)];
+  const order = [...s.nodes.filter((n) => n !== r.primary), ...s.nodes.filter((n) => n === r.primary)];
   for (const n of order) {
     log(`fencing back to its default on ${n}`);
     const u = await run('docker', ['service', 'update', '--detach=false', '--quiet', '--env-add', 'PGSWARM_FENCE_AFTER_MS=', `${s.stack}_${n}`], process.env, 300000);
@@ -112,7 +117,8 @@ async function restoreFencing(s: ChaosStack): Promise<string | null> {
 /** early-kill: a new cluster, deployed without waiting; app role and table made as soon as a primary exists. */
 async function freshNoWait(s: ChaosStack, sc: Scenario): Promise<void> {
   await s.down(true);
-  s.setDeployEnv({ PGSWARM_SYNC_MODE: undefined, PGSWARM_DEGRADE_AFTER_MS: undefined, PGSWARM_FENCE_AFTER_MS: undefined, ...(sc.deployEnv ?? {}) });
+  await releaseSmallDisks(s.stack);
+  s.setDeployEnv({ PGSWARM_SYNC_MODE: undefined, PGSWARM_DEGRADE_AFTER_MS: undefined, PGSWARM_CHAOS_TOPOLOGY: undefined, PGSWARM_CHAOS_SMALL_DISKS_MB: undefined, PGSWARM_FENCE_AFTER_MS: undefined, ...(sc.deployEnv ?? {}) });
   deployedEnv = null;
   const d = await s.deployNoWait();
   if (d.code !== 0) throw new Error(`deploy: ${d.stderr.slice(-500)}`);
@@ -152,7 +158,7 @@ async function readCounts(s: ChaosStack, container: string, runId: string): Prom
 
 async function evidence(s: ChaosStack, r: Roles | null): Promise<string[]> {
   const out: string[] = [];
-  for (const n of NODES) {
+  for (const n of [...s.nodes, ...(s.witness ? [s.witness] : [])]) {
     const id = r?.containers[n] ?? (await s.container(n).catch(() => undefined));
     if (!id) continue;
     for (const l of await s.logTail(id, 600).catch(() => [])) out.push(`${n}: ${l}`);
@@ -242,7 +248,7 @@ async function runOnce(s: ChaosStack, sc: Scenario, runNo: number, prober: NodeP
   if (after?.primary) {
     const counts: Record<string, IdCounts> = {};
     const end = Date.now() + 30000;
-    for (const n of NODES) {
+    for (const n of s.nodes) {
       const id = after.containers[n];
       if (!id) continue;
       for (;;) {
@@ -259,7 +265,7 @@ async function runOnce(s: ChaosStack, sc: Scenario, runNo: number, prober: NodeP
   res.ackOverlaps = overlappingWindows(writeWindows(acks));
   const samples = prober.since(started);
   res.probeDualPrimary = dualPrimaryWindows(writableIntervals(samples));
-  res.notes.push(`prober: ${NODES.map((n) => `${n} ${samples.filter((x) => x.node === n && x.ok).length}/${samples.filter((x) => x.node === n).length} answered`).join(', ')}`);
+  res.notes.push(`prober: ${s.nodes.map((n) => `${n} ${samples.filter((x) => x.node === n && x.ok).length}/${samples.filter((x) => x.node === n).length} answered`).join(', ')}`);
   const windows = writeWindows(acks);
   res.notes.push(`write windows: ${windows.map((w) => `${w.key} ${w.count} acks ${Math.round(w.to - w.from)} ms`).join('; ')}`);
   if (sc.noFailover) {
@@ -317,6 +323,7 @@ async function main(): Promise<void> {
   for (const name of args.scenarios) {
     const sc = SCENARIOS.find((x) => x.name === name)!;
     const t0 = Date.now();
+    const load0 = os.loadavg().map((x) => Math.round(x * 100) / 100);
     let summary: Record<string, unknown>;
     if (sc.kind === 'not-run') {
       summary = { scenario: sc.name, what: sc.what, notRun: sc.notRun };
@@ -356,14 +363,17 @@ async function main(): Promise<void> {
       summary = summarize(sc.name, runs, { what: sc.what, deployEnv: sc.deployEnv ?? {}, ...(setupError ? { setupError } : {}) });
       if (setupError || runs.some((r) => !r.ok)) failed++;
     }
-    const full = { ...summary, seconds: Math.round((Date.now() - t0) / 1000), machine, finishedAt: new Date().toISOString(), note: 'shared 2-core machine: other engineers\' PostgreSQL clusters ran at the same time' };
+    const full = { ...summary, seconds: Math.round((Date.now() - t0) / 1000), machine, finishedAt: new Date().toISOString(), loadAverage: { start: load0, end: os.loadavg().map((x) => Math.round(x * 100) / 100) } };
     const file = path.join(args.resultsDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${sc.name}.json`);
     fs.writeFileSync(file, JSON.stringify(full, null, 2) + '\n');
     const { perRun, ...short } = full as Record<string, unknown>;
     console.log(JSON.stringify({ ...short, file: path.relative(ROOT, file) }));
   }
   await prober.stop();
-  if (!args.keep) await s.down(true);
+  if (!args.keep) {
+    await s.down(true);
+    await releaseSmallDisks(s.stack);
+  }
   process.exit(failed ? 1 : 0);
 }
 

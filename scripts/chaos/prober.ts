@@ -8,7 +8,6 @@
  */
 import { PassThrough } from 'node:stream';
 import type { ChaosStack } from './swarm';
-import { NODES } from './swarm';
 import type { ProbeSample } from './probe-overlap';
 
 const PROBE = `
@@ -59,7 +58,7 @@ export class NodeProber {
 
   private async loop(): Promise<void> {
     while (this.running) {
-      for (const n of NODES) {
+      for (const n of this.s.nodes) {
         const id = await this.s.container(n).catch(() => undefined);
         if (id && this.probing.get(n) !== id) await this.attach(n, id).catch(() => undefined);
       }
@@ -122,7 +121,7 @@ export class NodeProber {
     await this.loopDone;
     for (const st of this.streams) (st as any).destroy?.();
     // the probe processes in the containers end when their exec stream closes? Not necessarily: kill them.
-    for (const n of NODES) {
+    for (const n of this.s.nodes) {
       const id = await this.s.container(n).catch(() => undefined);
       if (id) await this.s.docker.exec(id, ['sh', '-c', 'for p in /proc/[0-9]*; do c=$(tr "\\0\\n" "  " < $p/cmdline 2>/dev/null); case "$c" in "node -e "*chaos-prober*) kill ${p#/proc/};; esac; done; true'], { timeoutMs: 10000 }).catch(() => undefined);
     }

@@ -51,7 +51,12 @@ export interface Scenario {
 const FENCE = process.env.PGSWARM_CHAOS_FENCE_AFTER_MS ?? '0';
 const fenceEnv: Record<string, string> = FENCE === '' ? {} : { PGSWARM_FENCE_AFTER_MS: FENCE };
 const STRICT = { PGSWARM_SYNC_MODE: 'strict', ...fenceEnv };
+/** compose/stack-2plus1.yml (strict by design): `pgswarm up --topology 2plus1`. */
+const TWO_PLUS_ONE = { PGSWARM_CHAOS_TOPOLOGY: '2plus1', ...fenceEnv };
 const DEGRADE = { PGSWARM_SYNC_MODE: 'degrade', PGSWARM_DEGRADE_AFTER_MS: '3000', ...fenceEnv };
+
+/** The node containers' volume (the data directory, the agent's files, the disk-full scenario's filler). */
+const VOLUME = '/var/lib/pgswarm';
 
 const primaryContainer = (c: RunCtx) => {
   const p = c.before.primary;
@@ -88,7 +93,7 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'partition-primary',
-    what: 'the primary\'s container cut off the overlay network for 25 s, then reconnected',
+    what: 'the primary\'s container cut off the overlay network (iptables DROP both ways in its netns) for 25 s, then healed',
     kind: 'swarm',
     deployEnv: STRICT,
     recoveryTimeoutMs: 120000,
@@ -233,16 +238,57 @@ export const SCENARIOS: Scenario[] = [
     kind: 'loopback',
   },
   {
+    name: 'partition-primary-2plus1',
+    what: '2+1 topology (two data nodes + witness, strict): the primary\'s container cut off the overlay network for 25 s; the standby is promoted with the witness\'s vote, the old primary fences and rejoins',
+    kind: 'swarm',
+    deployEnv: TWO_PLUS_ONE,
+    recoveryTimeoutMs: 150000,
+    inject: async (c) => {
+      const p = await partition(c.s, primaryContainer(c));
+      c.notes.push(`partition method: ${p.method}`);
+      return { faultDone: Date.now(), heal: p.heal, healAfterMs: 25000 };
+    },
+  },
+  {
     name: 'witness-partition',
-    what: '2+1 topology (two data nodes + witness): partition of the primary',
-    kind: 'not-run',
-    notRun: 'needs compose/stack-2plus1.yml (merged into main at the end of this session, not wired in yet): ChaosStack must deploy it (pgswarm --topology) and know its services (two data nodes + witness: one standby, not two, in the health gate)',
+    what: '2+1 topology: the witness\'s container cut off the overlay network for 25 s (no failover: primary and standby still see each other)',
+    kind: 'swarm',
+    deployEnv: TWO_PLUS_ONE,
+    noFailover: true,
+    inject: async (c) => {
+      const w = c.s.witness ? await c.s.container(c.s.witness) : undefined;
+      if (!w) throw new Error('no running witness container (is the 2+1 stack deployed?)');
+      const p = await partition(c.s, w);
+      c.notes.push(`partition method: ${p.method}`);
+      return { faultDone: Date.now(), heal: p.heal, healAfterMs: 25000 };
+    },
   },
   {
     name: 'disk-full-standby',
-    what: 'a standby\'s volume full',
-    kind: 'not-run',
-    notRun: 'not implemented yet (needs a size-limited volume per node, e.g. a small tmpfs or loop device)',
+    what: 'one standby\'s volume (a 512 MiB ext4 file system here) filled to the last byte for 30 s, then freed (strict: the other standby confirms; no failover, nothing lost, the standby catches up)',
+    kind: 'swarm',
+    deployEnv: { ...STRICT, PGSWARM_CHAOS_SMALL_DISKS_MB: '512' },
+    noFailover: true,
+    recoveryTimeoutMs: 180000,
+    inject: async (c) => {
+      const sb = standbys(c)[0];
+      const id = c.before.containers[sb];
+      const fill = `${VOLUME}/chaos-fill`;
+      const r = await c.s.docker.exec(id, ['sh', '-c', `free=$(df --output=avail -B1 ${VOLUME} | tail -1) && (fallocate -l "$free" ${fill} || dd if=/dev/zero of=${fill} bs=1M 2>/dev/null; true) && df -B1 --output=size,avail ${VOLUME} | tail -1`], { timeoutMs: 60000 });
+      if (r.code !== 0) throw new Error(`filling ${sb}'s disk: ${r.stderr || r.stdout}`);
+      c.notes.push(`filled ${sb}'s volume (size, bytes left: ${r.stdout.trim()})`);
+      return {
+        faultDone: Date.now(),
+        healAfterMs: 30000,
+        heal: async () => {
+          // The container may have been restarted by its health check meanwhile: free the space in the current one.
+          const now = (await c.s.container(sb)) ?? id;
+          const h = await c.s.docker.exec(now, ['rm', '-f', fill], { timeoutMs: 30000 });
+          if (h.code !== 0) throw new Error(`freeing ${sb}'s disk: ${h.stderr || h.stdout}`);
+          c.notes.push(`freed ${sb}'s disk${now === id ? '' : ' (in its restarted container)'}`);
+        },
+      };
+    },
   },
 ];
 

@@ -11,6 +11,9 @@ import type { NodeProber } from './prober';
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 const CLI = path.join(ROOT, 'dist', 'src', 'bin', 'pgswarm.js');
 export const NODES = ['pgnode1', 'pgnode2', 'pgnode3'];
+/** The 2+1 topology (compose/stack-2plus1.yml): two data nodes and a witness. */
+export const NODES_2PLUS1 = ['pgnode1', 'pgnode2'];
+export const WITNESS_2PLUS1 = 'pgwitness';
 export const PROXIES = ['pgproxy1', 'pgproxy2'];
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -52,6 +55,9 @@ export class ChaosStack {
   /** when set, roles come from its direct samples (cheap) instead of docker exec current-primary (seconds per call on a loaded machine) */
   prober?: NodeProber;
   env: NodeJS.ProcessEnv;
+  /** The data nodes of the deployed topology, and its witness service (2+1), if any. */
+  nodes: string[] = NODES;
+  witness: string | null = null;
 
   constructor(readonly stack: string, readonly port: number, readonly port2: number, deployEnv: Record<string, string>) {
     this.dir = `/tmp/pgswarm-chaos-${stack}`;
@@ -64,6 +70,13 @@ export class ChaosStack {
       if (v === undefined) delete this.env[k];
       else this.env[k] = v;
     }
+    this.setTopology(this.env.PGSWARM_CHAOS_TOPOLOGY === '2plus1' ? '2plus1' : 'default');
+  }
+
+  /** PGSWARM_CHAOS_TOPOLOGY=2plus1 in a scenario's deploy environment: `pgswarm up --topology 2plus1`. */
+  setTopology(t: 'default' | '2plus1'): void {
+    this.nodes = t === '2plus1' ? NODES_2PLUS1 : NODES;
+    this.witness = t === '2plus1' ? WITNESS_2PLUS1 : null;
   }
 
   cli(args: string[], timeoutMs = 600000): Promise<RunOut> {
@@ -72,12 +85,16 @@ export class ChaosStack {
 
   /** `pgswarm up --no-build`: secrets (kept between deploys), deploy, wait healthy, app role. */
   async up(timeoutSecs = 420): Promise<RunOut> {
-    return this.cli(['up', '--no-build', '--timeout', String(timeoutSecs)], (timeoutSecs + 120) * 1000);
+    return this.cli(['up', '--no-build', '--timeout', String(timeoutSecs), ...this.topologyFlag()], (timeoutSecs + 120) * 1000);
   }
 
   /** docker stack deploy without waiting (the early-kill scenario). */
   async deployNoWait(): Promise<RunOut> {
-    return this.cli(['deploy'], 120000);
+    return this.cli(['deploy', ...this.topologyFlag()], 120000);
+  }
+
+  private topologyFlag(): string[] {
+    return this.witness ? ['--topology', '2plus1'] : [];
   }
 
   async down(volumes: boolean): Promise<RunOut> {
@@ -103,6 +120,13 @@ export class ChaosStack {
         const [k, ...v] = e.split('=');
         if (['PGSWARM_SYNC_MODE', 'PGSWARM_FENCE_AFTER_MS', 'PGSWARM_DEGRADE_AFTER_MS'].includes(k) && v.join('=') !== '') out[k] = v.join('=');
       }
+      // The disk-full scenario's size-limited volumes (scripts/chaos/small-disks.ts) are part of the deployment.
+      const vol = (await this.docker.api.getVolume(`${this.stack}_pgnode1_data`).inspect().catch(() => null)) as { Labels?: Record<string, string> } | null;
+      const mb = vol?.Labels?.['pgswarm.chaos.small-disk-mb'];
+      if (mb) out.PGSWARM_CHAOS_SMALL_DISKS_MB = mb;
+      const witness = await this.docker.api.getService(`${this.stack}_${WITNESS_2PLUS1}`).inspect().then(() => true, () => false);
+      if (witness) out.PGSWARM_CHAOS_TOPOLOGY = '2plus1';
+      this.setTopology(witness ? '2plus1' : 'default');
       return out;
     } catch {
       return null;
@@ -130,7 +154,7 @@ export class ChaosStack {
     const byNode: Record<string, string> = {};
     const containers: Record<string, string> = {};
     const primaries: string[] = [];
-    for (const n of NODES) {
+    for (const n of this.nodes) {
       const id = await this.container(n).catch(() => undefined);
       if (id) containers[n] = id;
       const x = id && this.prober!.containerOf(n) === id ? this.prober!.latest(n) : undefined;
@@ -144,7 +168,7 @@ export class ChaosStack {
     const byNode: Record<string, string> = {};
     const containers: Record<string, string> = {};
     const claims = new Set<string>();
-    await Promise.all(NODES.map(async (n) => {
+    await Promise.all(this.nodes.map(async (n) => {
       const id = await this.container(n).catch(() => undefined);
       if (!id) {
         byNode[n] = 'down';
@@ -176,19 +200,20 @@ export class ChaosStack {
   }
 
   /**
-   * Healthy for a chaos run: one primary, two standbys that stream to it, both
-   * proxies' containers healthy. Returns a reason when not.
+   * Healthy for a chaos run: one primary, every other data node a standby that
+   * streams to it, both proxies' containers (and the witness's) healthy. Returns a reason when not.
    */
   async whyNotHealthy(): Promise<string | null> {
     const r = await this.roles();
     if (!r.primary) return `no single primary: ${JSON.stringify(r.byNode)}`;
+    const want = this.nodes.length - 1;
     const standbys = Object.values(r.byNode).filter((x) => x === 'standby').length;
-    if (r.byNode[r.primary] !== 'primary' || standbys !== 2) return `roles ${JSON.stringify(r.byNode)}`;
+    if (r.byNode[r.primary] !== 'primary' || standbys !== want) return `roles ${JSON.stringify(r.byNode)}`;
     const streaming = this.prober
       ? String(this.prober.latest(r.primary)?.streaming ?? 'unknown')
       : (await this.nodeSql(r.containers[r.primary], "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'", 'postgres', 30000).catch((e) => `error ${(e as Error).message}`)).trim();
-    if (streaming !== '2') return `primary ${r.primary}: ${streaming} standbys streaming`;
-    for (const p of PROXIES) {
+    if (streaming !== String(want)) return `primary ${r.primary}: ${streaming} standbys streaming`;
+    for (const p of [...PROXIES, ...(this.witness ? [this.witness] : [])]) {
       const { task, health } = await this.docker.runningTask(this.stack, p);
       if (task?.state !== 'running' || health !== 'healthy') return `${p}: ${task?.state ?? 'none'}/${health}`;
     }
