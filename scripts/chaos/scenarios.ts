@@ -64,6 +64,12 @@ const primaryContainer = (c: RunCtx) => {
   if (!p || !id) throw new Error(`no primary container: ${JSON.stringify(c.before.byNode)}`);
   return id;
 };
+/** A container cut off the overlay network for 25 s (then healed). */
+async function cutOff(c: RunCtx, container: string): Promise<Injected> {
+  const p = await partition(c.s, container);
+  c.notes.push(`partition method: ${p.method}`);
+  return { faultDone: Date.now(), heal: p.heal, healAfterMs: 25000 };
+}
 const standbys = (c: RunCtx) => Object.entries(c.before.byNode).filter(([, r]) => r === 'standby').map(([n]) => n);
 
 export const SCENARIOS: Scenario[] = [
@@ -97,11 +103,7 @@ export const SCENARIOS: Scenario[] = [
     kind: 'swarm',
     deployEnv: STRICT,
     recoveryTimeoutMs: 120000,
-    inject: async (c) => {
-      const p = await partition(c.s, primaryContainer(c));
-      c.notes.push(`partition method: ${p.method}`);
-      return { faultDone: Date.now(), heal: p.heal, healAfterMs: 25000 };
-    },
+    inject: (c) => cutOff(c, primaryContainer(c)),
   },
   {
     name: 'kill-sync-standby',
@@ -243,11 +245,7 @@ export const SCENARIOS: Scenario[] = [
     kind: 'swarm',
     deployEnv: TWO_PLUS_ONE,
     recoveryTimeoutMs: 150000,
-    inject: async (c) => {
-      const p = await partition(c.s, primaryContainer(c));
-      c.notes.push(`partition method: ${p.method}`);
-      return { faultDone: Date.now(), heal: p.heal, healAfterMs: 25000 };
-    },
+    inject: (c) => cutOff(c, primaryContainer(c)),
   },
   {
     name: 'witness-partition',
@@ -258,9 +256,7 @@ export const SCENARIOS: Scenario[] = [
     inject: async (c) => {
       const w = c.s.witness ? await c.s.container(c.s.witness) : undefined;
       if (!w) throw new Error('no running witness container (is the 2+1 stack deployed?)');
-      const p = await partition(c.s, w);
-      c.notes.push(`partition method: ${p.method}`);
-      return { faultDone: Date.now(), heal: p.heal, healAfterMs: 25000 };
+      return cutOff(c, w);
     },
   },
   {
