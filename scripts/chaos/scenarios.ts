@@ -6,9 +6,9 @@
  * environment (PGSWARM_SYNC_MODE etc.).
  */
 import os from 'node:os';
-import { ChaosStack, Roles, sleep } from './swarm';
+import { ChaosStack, Roles, run, sleep } from './swarm';
 import { dockerKill, freeze, killPostmaster, partition, setCpus } from './faults';
-import type { ChaosWriter } from './writer';
+import { appQuery, ChaosWriter } from './writer';
 
 export interface RunCtx {
   s: ChaosStack;
@@ -270,18 +270,36 @@ export const SCENARIOS: Scenario[] = [
       const sb = standbys(c)[0];
       const id = c.before.containers[sb];
       const fill = `${VOLUME}/chaos-fill`;
-      const r = await c.s.docker.exec(id, ['sh', '-c', `free=$(df --output=avail -B1 ${VOLUME} | tail -1) && (fallocate -l "$free" ${fill} || dd if=/dev/zero of=${fill} bs=1M 2>/dev/null; true) && df -B1 --output=size,avail ${VOLUME} | tail -1`], { timeoutMs: 60000 });
+      // fallocate takes what df says is free; dd then takes the rest, to the last block.
+      const r = await c.s.docker.exec(id, ['sh', '-c', `free=$(df --output=avail -B1 ${VOLUME} | tail -1) && fallocate -l "$free" ${fill}; dd if=/dev/zero of=${fill}.2 bs=4k 2>/dev/null; df -B1 --output=size,avail ${VOLUME} | tail -1`], { timeoutMs: 120000 });
       if (r.code !== 0) throw new Error(`filling ${sb}'s disk: ${r.stderr || r.stdout}`);
       c.notes.push(`filled ${sb}'s volume (size, bytes left: ${r.stdout.trim()})`);
+      const faultDone = Date.now();
+      // A standby writes into WAL segments that already exist (16 MiB each): only a new segment, a
+      // restartpoint or a data file needs a new block. So the primary must write more than a few
+      // segments' worth while the disk is full: ~2 MB a statement, for 25 s or 64 MB.
+      const bulk = (async () => {
+        const o = { dir: c.s.dir, ports: [c.s.port, c.s.port2] };
+        let mb = 0;
+        let errors = 0;
+        await appQuery(o, 'CREATE TABLE IF NOT EXISTS chaos_bulk (id int, pad text); TRUNCATE chaos_bulk').catch(() => errors++);
+        while (Date.now() < faultDone + 25000 && mb < 64) {
+          await appQuery(o, "INSERT INTO chaos_bulk SELECT g, repeat('x', 1000) FROM generate_series(1, 2000) g").then(() => (mb += 2), () => errors++);
+        }
+        c.notes.push(`bulk writes through the proxy while the disk was full: ${mb} MB acknowledged, ${errors} failed`);
+      })();
       return {
-        faultDone: Date.now(),
+        faultDone,
         healAfterMs: 30000,
         heal: async () => {
+          await bulk;
           // The container may have been restarted by its health check meanwhile: free the space in the current one.
           const now = (await c.s.container(sb)) ?? id;
-          const h = await c.s.docker.exec(now, ['rm', '-f', fill], { timeoutMs: 30000 });
+          const h = await c.s.docker.exec(now, ['rm', '-f', fill, `${fill}.2`], { timeoutMs: 30000 });
           if (h.code !== 0) throw new Error(`freeing ${sb}'s disk: ${h.stderr || h.stdout}`);
-          c.notes.push(`freed ${sb}'s disk${now === id ? '' : ' (in its restarted container)'}`);
+          const logs = await run('docker', ['logs', '--since', new Date(faultDone - 1000).toISOString(), id], process.env, 30000);
+          const enospc = `${logs.stdout}${logs.stderr}`.split('\n').filter((l) => /No space left on device/.test(l));
+          c.notes.push(`freed ${sb}'s disk${now === id ? '' : ' (in its restarted container)'}; its log had ${enospc.length} "No space left on device" lines${enospc.length ? `, first: ${enospc[0].slice(0, 300)}` : ''}`);
         },
       };
     },

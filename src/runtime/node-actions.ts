@@ -137,10 +137,31 @@ export async function nodeIdOf(ctx: NodeContext, name: string): Promise<number> 
   return Number(rows[0].node_id);
 }
 
-/** Crash recovery in single-user mode: no network, no clients, then a clean shutdown. */
+/**
+ * Brings data that did not stop cleanly to a clean shutdown, which pg_rewind needs.
+ * A primary's data: crash recovery in single-user mode (no network, no clients).
+ * A standby's data (standby.signal): single-user mode refuses it ("standby mode is not supported
+ * by single-user servers"), and crash recovery without the signal file would end recovery and write
+ * an end-of-recovery checkpoint of its own, so the data would diverge from the primary's. It is
+ * started as a standby until it accepts connections (consistent), then shut down: "shut down in
+ * recovery". Seen in the swarm: a standby whose disk filled up crashed, and every later rejoin failed
+ * in single-user mode, even after the disk was freed.
+ */
 async function recoverOffline(ctx: NodeContext): Promise<void> {
   const cd = await controlData(ctx.pgBinDir, ctx.paths.pgdata);
   if (!cd || cd.state === 'shut down' || cd.state === 'shut down in recovery') return;
+  if (fs.existsSync(path.join(ctx.paths.pgdata, 'standby.signal'))) {
+    ctx.log.info({ event: 'crash-recovery', state: cd.state, standby: true }, `standby data stopped in state "${cd.state}": starting it as a standby until it is consistent, then shutting it down cleanly before rewind`);
+    startPostgres(ctx, ctx.cfg.self.port);
+    try {
+      await waitReady(ctx, ctx.cfg.self.port);
+    } finally {
+      await stopPostgres(ctx);
+    }
+    const after = await controlData(ctx.pgBinDir, ctx.paths.pgdata);
+    if (after?.state !== 'shut down in recovery') throw new Error(`standby recovery: the data stopped in state "${after?.state ?? 'unreadable'}", not "shut down in recovery"`);
+    return;
+  }
   ctx.log.info({ event: 'crash-recovery', state: cd.state }, `data stopped in state "${cd.state}": running crash recovery in single-user mode before rewind`);
   const r = await ctx.runner.run(path.join(ctx.pgBinDir, 'postgres'), ['--single', '-D', ctx.paths.pgdata, '-c', `config_file=${ctx.paths.confDir}/postgresql.conf`, 'postgres'], { user: ctx.cfg.runUser, env: ctx.pgEnv, input: '', timeoutMs: 600000 });
   if (r.code !== 0) throw new CommandFailed('postgres --single', r);

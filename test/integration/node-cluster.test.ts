@@ -205,6 +205,47 @@ t.test('a rejoin interrupted half-way: the data is moved aside (kept) and a fres
   t.equal(Number(rows[0].n), 104, 'every row, once');
 });
 
+t.test('a standby that crashed on an older control-file timeline is recovered as a standby, rewound, and follows', async (t) => {
+  // Seen in the swarm (disk full on a standby that had just followed a new primary): its data stopped
+  // "in archive recovery" with a control file still on the old timeline, so the node chose a rejoin,
+  // and single-user crash recovery refuses a standby's data ("standby mode is not supported by
+  // single-user servers"): every rejoin failed, forever, even after the disk was freed.
+  const primary = await waitFor('a primary', async () => {
+    for (const s of [n1, n2, n3]) if ((await c.inRecovery(s)) === false) return s;
+    return null;
+  }, 30000, 200);
+  const [a, b] = [n1, n2, n3].filter((s) => s !== primary);
+  await c.kill(primary);
+  const promoted = await waitFor('a standby promoted', async () => {
+    for (const s of [a, b]) if ((await c.inRecovery(s)) === false) return s;
+    return null;
+  }, 60000, 200);
+  const crashed = promoted === a ? b : a;
+  await c.repoint(promoted);
+  await c.query(promoted, "INSERT INTO items VALUES (400, 'on the newer timeline')");
+  await waitFor(`row 400 on ${crashed.name}`, async () => (await c.query(crashed, 'SELECT 1 FROM items WHERE id = 400')).length === 1, 60000);
+  await c.kill(crashed);
+  const control = execFileSync(path.join(pgBin(), 'pg_controldata'), ['-D', path.join(crashed.home, 'data')], { encoding: 'utf8', env: { LANG: 'C' } });
+  t.match(control, /Database cluster state:\s+in archive recovery/, `${crashed.name}'s standby data did not stop cleanly`);
+  const controlTl = Number(/Latest checkpoint's TimeLineID:\s+(\d+)/.exec(control)?.[1]);
+  const primaryTl = Number((await c.query<{ tl: number }>(promoted, "SELECT timeline_id AS tl FROM pg_control_checkpoint()"))[0].tl);
+  t.ok(controlTl < primaryTl, `its control file is on timeline ${controlTl}, the primary on ${primaryTl} (no restartpoint since it followed)`);
+  const seen = c.logEvents(crashed).length;
+  c.start(crashed);
+  await c.waitRunning(crashed, 120000);
+  const d = c.state(crashed).decision;
+  t.equal(d?.rule, 'standby-older-timeline', d?.reason ?? '');
+  const events = c.logEvents(crashed).slice(seen);
+  t.equal(events.find((e) => e.event === 'crash-recovery')?.standby, true, 'recovered by starting it as a standby');
+  t.same(events.filter((e) => e.event === 'action-failed').map((e) => e.err), [], 'no failed attempt');
+  t.equal(await c.inRecovery(crashed), true, `${crashed.name} is a standby`);
+  await c.query(promoted, "INSERT INTO items VALUES (401, 'after the crashed standby came back')");
+  await waitFor(`row 401 on ${crashed.name}`, async () => (await c.query(crashed, 'SELECT 1 FROM items WHERE id = 401')).length === 1, 30000);
+  c.start(primary);
+  await c.waitRunning(primary, 120000);
+  t.equal(await c.inRecovery(primary), true, `the old primary ${primary.name} rejoined as a standby`);
+});
+
 t.test('PGDATA from another cluster: refused, data untouched', async (t) => {
   const home = path.join(c.dir, 'foreign');
   const pgdata = path.join(home, 'data');
