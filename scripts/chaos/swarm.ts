@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DockerClient } from '../../src/adapters/docker';
+import { stackRoles, StackRoles } from '../../src/adapters/stack-roles';
 import type { NodeProber } from './prober';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -43,11 +44,7 @@ export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeout
   });
 }
 
-export interface Roles {
-  primary: string | null;
-  byNode: Record<string, string>;
-  containers: Record<string, string>;
-}
+export type Roles = StackRoles;
 
 export class ChaosStack {
   readonly docker = new DockerClient();
@@ -164,31 +161,10 @@ export class ChaosStack {
     return { primary: primaries.length === 1 ? primaries[0] : null, byNode, containers };
   }
 
-  async currentPrimaryRoles(): Promise<Roles> {
-    const byNode: Record<string, string> = {};
-    const containers: Record<string, string> = {};
-    const claims = new Set<string>();
-    await Promise.all(this.nodes.map(async (n) => {
-      const id = await this.container(n).catch(() => undefined);
-      if (!id) {
-        byNode[n] = 'down';
-        return;
-      }
-      containers[n] = id;
-      const r = await this.docker.exec(id, ['current-primary'], { timeoutMs: 30000 }).catch(() => null);
-      const m = r ? /^PRIMARY: (\S+)/m.exec(r.stdout) : null;
-      const j = r ? r.stdout.split('\n').find((l) => l.startsWith('{')) : undefined;
-      let role = 'unknown';
-      try {
-        role = j ? JSON.parse(j).role : 'unknown';
-      } catch {
-        /* keep unknown */
-      }
-      byNode[n] = role;
-      if (m && m[1] !== 'none') claims.add(m[1]);
-    }));
-    return { primary: claims.size === 1 ? [...claims][0] : null, byNode, containers };
+  currentPrimaryRoles(): Promise<Roles> {
+    return stackRoles(this.docker, this.stack, this.nodes, 30000);
   }
+
 
   /** psql as the superuser inside a node's own container (over TLS to itself). */
   async nodeSql(container: string, sql: string, database = 'app', timeoutMs = 30000): Promise<string> {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { DockerClient } from '../../src/adapters/docker';
 import { closeClient } from '../../src/adapters/pg-connect';
+import { stackRoles, StackRoles } from '../../src/adapters/stack-roles';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const CLI = path.join(ROOT, 'dist', 'src', 'bin', 'pgswarm.js');
@@ -164,30 +165,8 @@ export class Writer {
 }
 
 /** Current primary as the nodes report it, and each node's role (docker exec current-primary). */
-export async function roles(): Promise<{ primary: string | null; byNode: Record<string, string>; containers: Record<string, string> }> {
-  const byNode: Record<string, string> = {};
-  const containers: Record<string, string> = {};
-  const claims = new Set<string>();
-  await Promise.all(['pgnode1', 'pgnode2', 'pgnode3'].map(async (n) => {
-    const { task } = await docker.runningTask(STACK, n);
-    if (!task?.containerId || task.state !== 'running') {
-      byNode[n] = 'down';
-      return;
-    }
-    containers[n] = task.containerId;
-    const r = await docker.exec(task.containerId, ['current-primary'], { timeoutMs: 8000 }).catch(() => null);
-    const m = r ? /^PRIMARY: (\S+)/m.exec(r.stdout) : null;
-    const j = r ? r.stdout.split('\n').find((l) => l.startsWith('{')) : undefined;
-    let role = 'unknown';
-    try {
-      role = j ? JSON.parse(j).role : 'unknown';
-    } catch {
-      /* keep unknown */
-    }
-    byNode[n] = role;
-    if (m && m[1] !== 'none') claims.add(m[1]);
-  }));
-  return { primary: claims.size === 1 ? [...claims][0] : null, byNode, containers };
+export function roles(): Promise<StackRoles> {
+  return stackRoles(docker, STACK, ['pgnode1', 'pgnode2', 'pgnode3'], 8000);
 }
 
 export function percentile(xs: number[], p: number): number {

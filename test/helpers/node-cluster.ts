@@ -265,6 +265,14 @@ export class NodeCluster {
     }
   }
 
+  /** The first of `among` that runs as primary (not in recovery), waited for. */
+  waitPrimary(among: readonly TestNode[], timeoutMs = 30000): Promise<TestNode> {
+    return waitFor(`a primary among ${among.map((n) => n.name).join(', ')}`, async () => {
+      for (const s of among) if ((await this.inRecovery(s)) === false) return s;
+      return null;
+    }, timeoutMs, 200);
+  }
+
   state(n: TestNode): { phase?: string; decision?: { action: string; rule: string; reason: string } } {
     try {
       return JSON.parse(fs.readFileSync(path.join(n.home, 'run', 'state.json'), 'utf8'));

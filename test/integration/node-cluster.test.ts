@@ -182,10 +182,7 @@ t.test('primary killed: repmgrd promotes a standby; the old primary rejoins by p
 
 t.test('a rejoin interrupted half-way: the data is moved aside (kept) and a fresh standby is cloned', async (t) => {
   // Simulated: the node stops with the marker its rejoin leaves while pg_rewind may be rewriting PGDATA.
-  const primary = await waitFor('a primary', async () => {
-    for (const s of [n1, n2, n3]) if ((await c.inRecovery(s)) === false) return s;
-    return null;
-  }, 30000, 200);
+  const primary = await c.waitPrimary([n1, n2, n3]);
   const victim = [n1, n2, n3].find((s) => s !== primary)!;
   t.equal(await c.stop(victim), 0, `${victim.name} stopped`);
   fs.writeFileSync(path.join(victim.home, 'setup-in-progress'), 'rejoin');
@@ -210,16 +207,10 @@ t.test('a standby that crashed on an older control-file timeline is recovered as
   // "in archive recovery" with a control file still on the old timeline, so the node chose a rejoin,
   // and single-user crash recovery refuses a standby's data ("standby mode is not supported by
   // single-user servers"): every rejoin failed, forever, even after the disk was freed.
-  const primary = await waitFor('a primary', async () => {
-    for (const s of [n1, n2, n3]) if ((await c.inRecovery(s)) === false) return s;
-    return null;
-  }, 30000, 200);
+  const primary = await c.waitPrimary([n1, n2, n3]);
   const [a, b] = [n1, n2, n3].filter((s) => s !== primary);
   await c.kill(primary);
-  const promoted = await waitFor('a standby promoted', async () => {
-    for (const s of [a, b]) if ((await c.inRecovery(s)) === false) return s;
-    return null;
-  }, 60000, 200);
+  const promoted = await c.waitPrimary([a, b], 60000);
   const crashed = promoted === a ? b : a;
   await c.repoint(promoted);
   await c.query(promoted, "INSERT INTO items VALUES (400, 'on the newer timeline')");
