@@ -261,9 +261,9 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'disk-full-standby',
-    what: 'one standby\'s volume (a 512 MiB ext4 file system here) filled to the last byte for 30 s, then freed (strict: the other standby confirms; no failover, nothing lost, the standby catches up)',
+    what: 'one standby\'s volume (a 1 GiB ext4 file system here) filled to the last byte for 30 s, then freed (strict: the other standby confirms; no failover, nothing lost, the standby catches up)',
     kind: 'swarm',
-    deployEnv: { ...STRICT, PGSWARM_CHAOS_SMALL_DISKS_MB: '512' },
+    deployEnv: { ...STRICT, PGSWARM_CHAOS_SMALL_DISKS_MB: '1024' },
     noFailover: true,
     recoveryTimeoutMs: 180000,
     inject: async (c) => {
@@ -293,10 +293,17 @@ export const SCENARIOS: Scenario[] = [
         healAfterMs: 30000,
         heal: async () => {
           await bulk;
-          // The container may have been restarted by its health check meanwhile: free the space in the current one.
-          const now = (await c.s.container(sb)) ?? id;
-          const h = await c.s.docker.exec(now, ['rm', '-f', fill, `${fill}.2`], { timeoutMs: 30000 });
-          if (h.code !== 0) throw new Error(`freeing ${sb}'s disk: ${h.stderr || h.stdout}`);
+          // Swarm may have replaced the container meanwhile (health check): free the space in whichever
+          // container of the service runs now, waiting for one if it is being replaced.
+          let now = id;
+          for (let i = 0; ; i++) {
+            const { task } = await c.s.docker.runningTask(c.s.stack, sb).catch(() => ({ task: undefined }));
+            now = task?.containerId ?? id;
+            const h = await c.s.docker.exec(now, ['rm', '-f', fill, `${fill}.2`], { timeoutMs: 30000 }).catch((e: Error) => ({ code: 1, stdout: '', stderr: e.message }));
+            if (h.code === 0) break;
+            if (i >= 45) throw new Error(`freeing ${sb}'s disk: ${h.stderr || h.stdout}`);
+            await sleep(2000);
+          }
           const logs = await run('docker', ['logs', '--since', new Date(faultDone - 1000).toISOString(), id], process.env, 30000);
           const enospc = `${logs.stdout}${logs.stderr}`.split('\n').filter((l) => /No space left on device/.test(l));
           c.notes.push(`freed ${sb}'s disk${now === id ? '' : ' (in its restarted container)'}; its log had ${enospc.length} "No space left on device" lines${enospc.length ? `, first: ${enospc[0].slice(0, 300)}` : ''}`);
