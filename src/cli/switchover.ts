@@ -4,8 +4,8 @@
  * nodes' own SSH keys and strict host-key checking between nodes).
  */
 import { CliContext, CliError, sleep } from './context';
-import { DEFAULT_NODES } from './cluster-secrets';
 import { observeNode } from './status';
+import { notADataNode, topologyOfServices } from './topology';
 
 const SWITCHOVER_SCRIPT = [
   'set -e',
@@ -16,8 +16,11 @@ const SWITCHOVER_SCRIPT = [
 
 export async function runSwitchover(ctx: CliContext): Promise<void> {
   const to = ctx.flags.to;
-  if (typeof to !== 'string' || !DEFAULT_NODES.includes(to)) throw new CliError(`switchover: --to must be one of ${DEFAULT_NODES.join(', ')}`);
+  if (typeof to !== 'string' || to === '') throw new CliError('switchover: --to NODE is required');
   await ctx.docker.requireSwarmManager();
+  // The deployed topology decides which nodes exist (the 2+1 stack has pgnode1 and pgnode2 only).
+  const why = notADataNode(topologyOfServices((await ctx.docker.stackServices(ctx.stack)).map((x) => x.Spec?.Name ?? ''), ctx.stack), to, ctx.stack);
+  if (why) throw new CliError(`switchover: --to ${to}: ${why}`);
   const target = await observeNode(ctx, to);
   if (!target.containerId || target.taskState !== 'running') throw new CliError(`switchover: ${to} has no running container`);
   if (!target.cp) throw new CliError(`switchover: cannot ask ${to} for its role: ${target.cpError}`);

@@ -34,3 +34,9 @@ export function topologyOfServices(serviceNames: readonly string[], stack: strin
   const short = serviceNames.map((n) => (n.startsWith(`${stack}_`) ? n.slice(stack.length + 1) : n));
   return TOPOLOGIES.find((t) => t.witnesses.length && t.witnesses.every((w) => short.includes(w))) ?? TOPOLOGIES[0];
 }
+
+/** Why `name` cannot be a switchover target in the deployed topology, or null when it can. */
+export function notADataNode(t: Topology, name: string, stack: string): string | null {
+  if (t.dataNodes.includes(name)) return null;
+  return `stack ${stack} (topology ${t.name}) has no data node ${JSON.stringify(name)}${t.witnesses.includes(name) ? ' (it is the witness, which holds no data)' : ''}; one of ${t.dataNodes.join(', ')}`;
+}

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { resolveTopology, topologyOfServices } from '../../src/cli/topology';
+import { notADataNode, resolveTopology, topologyOfServices } from '../../src/cli/topology';
 import { parseArgs } from '../../src/cli/args';
 import { COMMANDS } from '../../src/cli/commands';
 
@@ -24,4 +24,13 @@ t.test('pgswarm up/deploy accept --topology', async (t) => {
   t.same(a.errors, []);
   t.equal(a.flags.topology, '2plus1');
   t.same(parseArgs(['deploy', '--topology=2plus1'], COMMANDS).errors, []);
+});
+
+t.test('switchover targets: only the deployed topology\'s data nodes', async (t) => {
+  const three = resolveTopology({}).topology!;
+  const two = resolveTopology({ topology: '2plus1' }).topology!;
+  t.equal(notADataNode(three, 'pgnode3', 'db'), null);
+  t.match(notADataNode(two, 'pgnode3', 'db')!, /stack db \(topology 2plus1\) has no data node "pgnode3"; one of pgnode1, pgnode2/);
+  t.match(notADataNode(two, 'pgwitness', 'db')!, /it is the witness, which holds no data/);
+  t.equal(notADataNode(two, 'pgnode2', 'db'), null);
 });
