@@ -12,6 +12,7 @@ import { askProxies } from '../adapters/proxy-primary';
 import { probePeer } from '../adapters/peer-probe';
 
 import { Phase, canMove } from '../core/node-phases';
+import { WakeableSleep } from './wakeable-sleep';
 
 /** Extra long-running pieces started once the node runs (sshd, key sync): set by later layers. */
 export interface NodeExtras {
@@ -25,7 +26,7 @@ export class NodeAgent {
   last: Decision | null = null;
   private ctl?: net.Server;
   private stopping = false;
-  private wake?: () => void;
+  private readonly nap = new WakeableSleep();
   private crashed = false;
 
   constructor(private readonly ctx: NodeContext, private readonly extras: NodeExtras = {}) {
@@ -33,7 +34,7 @@ export class NodeAgent {
       if (this.stopping) return;
       this.crashed = true;
       this.ctx.log.warn({ event: 'postgres-crash', code, signal }, 'postgres exited unexpectedly: deciding the role again before restarting it');
-      this.wake?.();
+      this.nap.wake();
     };
   }
 
@@ -100,13 +101,7 @@ export class NodeAgent {
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise((r) => {
-      const t = setTimeout(r, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        r();
-      };
-    });
+    return this.nap.sleep(ms);
   }
 
   /** Runs until stopped. Returns the exit code the process should use. */
@@ -199,6 +194,6 @@ export class NodeAgent {
     } catch {
       /* ignore */
     }
-    this.wake?.();
+    this.nap.wake();
   }
 }

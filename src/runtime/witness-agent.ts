@@ -10,6 +10,7 @@ import { sshExtras } from './node-extras';
 import { decideWitness, WitnessDecision, WitnessObservation } from '../core/witness-decide';
 import { asWitnessAnswer } from '../core/witness-answer';
 import { probeCurrentPrimary } from '../adapters/current-primary-probe';
+import { WakeableSleep } from './wakeable-sleep';
 
 /**
  * The witness (PGSWARM_ROLE=witness): a referee without data for the 2+1
@@ -46,14 +47,14 @@ export class WitnessAgent {
   last: WitnessDecision | null = null;
   private stopping = false;
   private crashed = false;
-  private wake?: () => void;
+  private readonly nap = new WakeableSleep();
 
   constructor(private readonly ctx: NodeContext, private readonly extras: NodeExtras = witnessExtras(ctx)) {
     ctx.onPostgresCrash = (code, signal) => {
       if (this.stopping) return;
       this.crashed = true;
       this.ctx.log.warn({ event: 'postgres-crash', code, signal }, 'witness postgres exited unexpectedly: deciding again');
-      this.wake?.();
+      this.nap.wake();
     };
   }
 
@@ -67,13 +68,7 @@ export class WitnessAgent {
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise((r) => {
-      const t = setTimeout(r, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        r();
-      };
-    });
+    return this.nap.sleep(ms);
   }
 
   async observe(): Promise<WitnessObservation> {
@@ -169,6 +164,6 @@ export class WitnessAgent {
     this.ctx.log.info({ event: 'shutdown', role: 'witness' }, 'stopping: repmgrd, sshd, then postgres (fast shutdown)');
     await this.extras.onStop?.(this.ctx);
     await this.ctx.sup.shutdown(['repmgrd', 'sshd', 'postgres']);
-    this.wake?.();
+    this.nap.wake();
   }
 }
