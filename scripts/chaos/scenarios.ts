@@ -64,6 +64,12 @@ const primaryContainer = (c: RunCtx) => {
   if (!p || !id) throw new Error(`no primary container: ${JSON.stringify(c.before.byNode)}`);
   return id;
 };
+/** A container's log lines since `since` (ms) that match `re` (evidence for a run's notes). */
+async function logLines(container: string, since: number, re: RegExp): Promise<string[]> {
+  const logs = await run('docker', ['logs', '--since', new Date(since - 1000).toISOString(), container], process.env, 30000);
+  return `${logs.stdout}${logs.stderr}`.split('\n').filter((l) => re.test(l));
+}
+
 /** A container cut off the overlay network for 25 s (then healed). */
 async function cutOff(c: RunCtx, container: string): Promise<Injected> {
   const p = await partition(c.s, container);
@@ -220,7 +226,16 @@ export const SCENARIOS: Scenario[] = [
       await setCpus(id, '0.1');
       const faultDone = Date.now();
       // `--cpus 0` does not lift a limit; the machine's core count is the same as none.
-      return { faultDone, heal: () => setCpus(id, String(os.cpus().length)), healAfterMs: 15000 };
+      return {
+        faultDone,
+        healAfterMs: 15000,
+        heal: async () => {
+          await setCpus(id, String(os.cpus().length));
+          const fenced = await logLines(id, faultDone, /"event":"fenced"/);
+          const starved = await logLines(id, faultDone, /"event":"fence-starved"/);
+          c.notes.push(`the starved primary logged ${fenced.length} fence(s) and ${starved.length} starved round(s) (rule starved: no fence while throttled)`);
+        },
+      };
     },
   },
   {
@@ -304,8 +319,7 @@ export const SCENARIOS: Scenario[] = [
             if (i >= 45) throw new Error(`freeing ${sb}'s disk: ${h.stderr || h.stdout}`);
             await sleep(2000);
           }
-          const logs = await run('docker', ['logs', '--since', new Date(faultDone - 1000).toISOString(), id], process.env, 30000);
-          const enospc = `${logs.stdout}${logs.stderr}`.split('\n').filter((l) => /No space left on device/.test(l));
+          const enospc = await logLines(id, faultDone, /No space left on device/);
           c.notes.push(`freed ${sb}'s disk${now === id ? '' : ' (in its restarted container)'}; its log had ${enospc.length} "No space left on device" lines${enospc.length ? `, first: ${enospc[0].slice(0, 300)}` : ''}`);
         },
       };

@@ -10,6 +10,11 @@
  * lost majority: the promotion guard never promotes a standby that has not
  * streamed, so nobody can take its place, and fencing would only stop the
  * cluster's one copy of the data.
+ * A probe round during which this node's cgroup was CPU-throttled for a good
+ * share of the time does not fence (rule starved): a primary held at 0.1 CPU
+ * fenced itself in the chaos suite and caused a failover that nothing else
+ * called for. Its clock keeps running, so the first unthrottled round that
+ * still lacks a majority fences at once.
  */
 
 export interface FenceInput {
@@ -28,7 +33,12 @@ export interface FenceInput {
   newerPrimary: string | null;
   /** Has any standby streamed from this primary on its current timeline (could anyone be promoted in its place)? */
   successorPossible: boolean;
+  /** Share (0..1) of the last probe round this node's cgroup spent CPU-throttled; null or absent = unknown. */
+  throttledShare?: number | null;
 }
+
+/** A probe round during which the node was throttled at least this share of the time proves nothing about the network. */
+export const STARVED_SHARE = 0.2;
 
 export interface FenceDecision {
   fence: boolean;
@@ -56,6 +66,9 @@ export function decideFence(i: FenceInput): FenceDecision {
   if (q.majority) return { fence: false, ...q, rule: 'majority', reason: seen };
   if (!i.successorPossible) return { fence: false, ...q, rule: 'no-successor', reason: `majority lost (${seen}) but no standby has streamed from this primary on its timeline yet, so none can be promoted in its place: not fencing the only copy` };
   if (i.fenceAfterMs <= 0) return { fence: false, ...q, rule: 'fencing-off', reason: `majority lost (${seen}) but fencing is off (PGSWARM_FENCE_AFTER_MS=0)` };
+  if (i.throttledShare != null && i.throttledShare >= STARVED_SHARE) {
+    return { fence: false, ...q, rule: 'starved', reason: `majority lost for ${i.majorityLostForMs} ms (${seen}), but this node's CPU limit throttled it for ${Math.round(i.throttledShare * 100)}% of the probe round: the probes may have failed because this node is starved, not cut off; not fencing on this round (the lost-majority clock keeps running)` };
+  }
   if (i.majorityLostForMs < i.fenceAfterMs) {
     return { fence: false, ...q, rule: 'grace', reason: `majority lost for ${i.majorityLostForMs} ms (${seen}); fencing after ${i.fenceAfterMs} ms` };
   }

@@ -12,6 +12,8 @@ import { askProxies } from '../adapters/proxy-primary';
 import { decideSyncStandbys, standbySyncNames, SyncDecision } from '../core/sync-standbys';
 import { recordStandbyTick, parseHistory, StandbyHistory } from '../core/standby-history';
 import { decideFence, quorum } from '../core/fencing';
+import { throttledShare } from '../core/cpu-throttle';
+import { readThrottledMs } from '../adapters/cpu-throttle';
 import type { Member } from '../core/node-config';
 
 /**
@@ -79,6 +81,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
   let majoritySeen = false;
   let fenced: null | { rule: string; since: number } = null;
   let probing = false;
+  let lastStarvedLog = 0;
   let wasPrimary = false;
   /** The timeline on which a standby was last seen streaming from this node as primary (persisted: survives a restart). */
   let streamedOnTl = readStreamedOn();
@@ -200,8 +203,11 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
     if (probing) return;
     probing = true;
     try {
+      const started = Date.now();
+      const throttledBefore = readThrottledMs();
       const r = await reachability();
       const now = Date.now();
+      const starved = throttledShare(throttledBefore, readThrottledMs(), now - started);
       const q = quorum(r.counts);
       if (fenced) {
         if (q.majority) unfence(`majority reachable again (${q.reachable} of ${q.total}): deciding the role again`);
@@ -210,9 +216,13 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
       if (!l || !ctx.sup.isRunning('postgres')) return;
       ({ since: majorityLostSince, seen: majoritySeen } = majorityClock({ majority: q.majority, since: majorityLostSince, seen: majoritySeen, primarySince, now }));
       const newer = r.peers.find((p) => p.reachable && !p.inRecovery && p.timeline > l.timeline);
-      const d = decideFence({ ...r.counts, majorityLostForMs: majorityLostSince === null ? 0 : now - majorityLostSince, fenceAfterMs: cfg.fenceAfterMs, newerPrimary: newer ? newer.name : null, successorPossible: streamedOnTl >= l.timeline });
+      const d = decideFence({ ...r.counts, majorityLostForMs: majorityLostSince === null ? 0 : now - majorityLostSince, fenceAfterMs: cfg.fenceAfterMs, newerPrimary: newer ? newer.name : null, successorPossible: streamedOnTl >= l.timeline, throttledShare: starved });
       // Once per lost-majority episode (the clock only runs once armed: start grace and successor rules).
       if (d.rule === 'grace' && majorityLostSince !== null && now - majorityLostSince < cfg.syncIntervalMs * 2) log.warn({ event: 'majority-lost', reachable: d.reachable, total: d.total, need: d.need }, d.reason);
+      if (d.rule === 'starved' && now - lastStarvedLog > 5000) {
+        lastStarvedLog = now;
+        log.warn({ event: 'fence-starved', throttledShare: starved, reachable: d.reachable, total: d.total }, d.reason);
+      }
       if (d.fence) await fence(d.rule, d.reason, { reachable: d.reachable, total: d.total, need: d.need });
     } finally {
       probing = false;
