@@ -70,6 +70,12 @@ async function logLines(container: string, since: number, re: RegExp): Promise<s
   return `${logs.stdout}${logs.stderr}`.split('\n').filter((l) => re.test(l));
 }
 
+async function witnessContainer(c: RunCtx): Promise<string> {
+  const w = c.s.witness ? await c.s.container(c.s.witness) : undefined;
+  if (!w) throw new Error('no running witness container (is the 2+1 stack deployed?)');
+  return w;
+}
+
 /** A container cut off the overlay network for 25 s (then healed). */
 async function cutOff(c: RunCtx, container: string): Promise<Injected> {
   const p = await partition(c.s, container);
@@ -263,16 +269,23 @@ export const SCENARIOS: Scenario[] = [
     inject: (c) => cutOff(c, primaryContainer(c)),
   },
   {
+    name: 'kill-witness',
+    what: '2+1 topology: docker kill of the witness\'s container; Swarm restarts it (no failover, writes go on)',
+    kind: 'swarm',
+    deployEnv: TWO_PLUS_ONE,
+    noFailover: true,
+    inject: async (c) => {
+      await dockerKill(c.s, await witnessContainer(c));
+      return { faultDone: Date.now() };
+    },
+  },
+  {
     name: 'witness-partition',
     what: '2+1 topology: the witness\'s container cut off the overlay network for 25 s (no failover: primary and standby still see each other)',
     kind: 'swarm',
     deployEnv: TWO_PLUS_ONE,
     noFailover: true,
-    inject: async (c) => {
-      const w = c.s.witness ? await c.s.container(c.s.witness) : undefined;
-      if (!w) throw new Error('no running witness container (is the 2+1 stack deployed?)');
-      return cutOff(c, w);
-    },
+    inject: async (c) => cutOff(c, await witnessContainer(c)),
   },
   {
     name: 'disk-full-standby',
