@@ -28,7 +28,7 @@ import { checkAcks, duplicateAcks, IdCounts } from './chaos/ack-check';
 import { overlappingWindows, windowKey, writeWindows } from './chaos/write-windows';
 import { dualPrimaryWindows, writableIntervals } from './chaos/probe-overlap';
 import { errorKind, RunResult, summarize } from './chaos/summary';
-import { ChaosStack, ROOT, Roles, run, sleep } from './chaos/swarm';
+import { ChaosStack, ROOT, Roles, sleep } from './chaos/swarm';
 import { appQuery, ChaosWriter, TABLE, TABLE_DDL } from './chaos/writer';
 import { NodeProber } from './chaos/prober';
 import { makeSmallDisks, releaseSmallDisks } from './chaos/small-disks';
@@ -61,11 +61,7 @@ async function ensureStack(s: ChaosStack, sc: Scenario, forceFresh: boolean): Pr
   await releaseSmallDisks(s.stack);
   const diskMb = Number(sc.deployEnv?.PGSWARM_CHAOS_SMALL_DISKS_MB || 0);
   if (diskMb) for (const d of await makeSmallDisks(s.stack, s.nodes.map((n) => `${n}_data`), diskMb)) log(`small disk: ${d}`);
-  // Cold start with fencing on lost majority off (PGSWARM_FENCE_AFTER_MS=0): with it on, the bootstrap
-  // primary fences itself before any other voter is resolvable (see docs/zero-loss.md, "Chaos suite").
-  // The nodes get the scenario's own fencing setting afterwards, one at a time (restoreFencing).
-  const coldFence = !sc.deployEnv?.PGSWARM_FENCE_AFTER_MS && process.env.PGSWARM_CHAOS_COLD_FENCE !== '1';
-  s.setDeployEnv({ PGSWARM_SYNC_MODE: undefined, PGSWARM_DEGRADE_AFTER_MS: undefined, PGSWARM_CHAOS_TOPOLOGY: undefined, PGSWARM_CHAOS_SMALL_DISKS_MB: undefined, PGSWARM_FENCE_AFTER_MS: coldFence ? '0' : undefined, ...(sc.deployEnv ?? {}) });
+  s.setDeployEnv({ PGSWARM_SYNC_MODE: undefined, PGSWARM_DEGRADE_AFTER_MS: undefined, PGSWARM_CHAOS_TOPOLOGY: undefined, PGSWARM_CHAOS_SMALL_DISKS_MB: undefined, PGSWARM_FENCE_AFTER_MS: undefined, ...(sc.deployEnv ?? {}) });
   const up = await s.up();
   if (up.code !== 0) {
     // `up` also fails when only its last step (the app role, through docker exec) timed out on a busy machine.
@@ -78,10 +74,6 @@ async function ensureStack(s: ChaosStack, sc: Scenario, forceFresh: boolean): Pr
     await ensureAppRoleAndTable(s, false);
   }
   deployedEnv = want;
-  if (coldFence) {
-    const why = await restoreFencing(s);
-    if (why) return why;
-  }
   for (let i = 0; ; i++) {
     try {
       await appQuery({ dir: s.dir, ports: [s.port, s.port2] }, TABLE_DDL);
@@ -93,25 +85,6 @@ async function ensureStack(s: ChaosStack, sc: Scenario, forceFresh: boolean): Pr
   }
   const why = await s.waitHealthy(180000);
   return why ? `deployed but not healthy: ${why}` : null;
-}
-
-/**
- * After a cold start with fencing off: each node service updated to the stack
- * file's default (empty = the node's default, 6000 ms), standbys first, the
- * primary last, each waited for, so the cluster never cold-starts with fencing on.
- */
-async function restoreFencing(s: ChaosStack): Promise<string | null> {
-  s.setDeployEnv({ PGSWARM_FENCE_AFTER_MS: undefined });
-  const r = await s.roles();
-  const order = [...s.nodes.filter((n) => n !== r.primary), ...s.nodes.filter((n) => n === r.primary)];
-  for (const n of order) {
-    log(`fencing back to its default on ${n}`);
-    const u = await run('docker', ['service', 'update', '--detach=false', '--quiet', '--env-add', 'PGSWARM_FENCE_AFTER_MS=', `${s.stack}_${n}`], process.env, 300000);
-    if (u.code !== 0) return `service update ${n}: ${u.stderr.slice(-300)}`;
-    const why = await s.waitHealthy(240000);
-    if (why) return `not healthy after re-enabling fencing on ${n}: ${why}`;
-  }
-  return null;
 }
 
 /** early-kill: a new cluster, deployed without waiting; app role and table made as soon as a primary exists. */
