@@ -121,59 +121,46 @@ export class NodeCluster {
     return w ? { PGSWARM_WITNESS: `${w.name}@${w.host}:${w.port}:${w.sshPort}` } : {};
   }
 
-  /** The witness's environment: no data-node settings (it would refuse them). */
-  witnessEnv(w: TestNode): Record<string, string> {
-    return {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      PGSWARM_ROLE: 'witness',
-      PGSWARM_NODE_NAME: w.name,
-      PGSWARM_NODE_ID: String(w.id),
-      PGSWARM_PEERS: this.peers(),
-      ...this.witnessSetting(),
-      PGSWARM_LISTEN_ADDRESSES: w.host,
-      PGSWARM_SETUP_PORT: String(w.setupPort),
-      PGSWARM_HOME: w.home,
-      PGSWARM_PG_BINDIR: pgBin(),
-      POSTGRES_PASSWORD_FILE: this.secrets.postgres,
-      PGSWARM_REPMGR_PASSWORD_FILE: this.secrets.repmgr,
-      PGSWARM_SIGNING_KEY_FILE: this.secrets.signing,
-      PGSWARM_VERIFY_KEY: this.signing.publicKey,
-      PGSWARM_KEY_SYNC_INTERVAL_MS: '1000',
-      PGSWARM_CA_CERT_FILE: this.ca.cert,
-      PGSWARM_CA_KEY_FILE: this.ca.key,
-      PGSWARM_WAIT_RETRY_MS: '1000',
-      PGSWARM_LOG_LEVEL: 'info',
-    };
-  }
-
-  env(n: TestNode): Record<string, string> {
-    if (n === this.witness) return this.witnessEnv(n);
+  /** Settings every member takes, witness or data node. */
+  private commonEnv(n: TestNode): Record<string, string> {
     return {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       PGSWARM_NODE_NAME: n.name,
       PGSWARM_NODE_ID: String(n.id),
       PGSWARM_PEERS: this.peers(),
-      PGSWARM_PROXIES: `127.0.0.1:${this.bouncerPort}`,
-      PGSWARM_BOOTSTRAP_NODE: 'n1',
       PGSWARM_LISTEN_ADDRESSES: n.host,
       PGSWARM_SETUP_PORT: String(n.setupPort),
       PGSWARM_HOME: n.home,
       PGSWARM_PG_BINDIR: pgBin(),
       POSTGRES_PASSWORD_FILE: this.secrets.postgres,
-      POSTGRES_DB: 'app',
       PGSWARM_REPMGR_PASSWORD_FILE: this.secrets.repmgr,
-      PGSWARM_STATS_PASSWORD_FILE: this.secrets.stats,
-      PGSWARM_ENROLL_PASSWORD_FILE: this.secrets.enroll,
-      PGSWARM_AUTH_PASSWORD_FILE: this.secrets.auth,
       PGSWARM_SIGNING_KEY_FILE: this.secrets.signing,
       PGSWARM_VERIFY_KEY: this.signing.publicKey,
       PGSWARM_KEY_SYNC_INTERVAL_MS: '1000',
       PGSWARM_CA_CERT_FILE: this.ca.cert,
       PGSWARM_CA_KEY_FILE: this.ca.key,
       PGSWARM_WAIT_RETRY_MS: '1000',
-      PGSWARM_INITDB_SCRIPTS: path.join(this.dir, 'initdb.d'),
       PGSWARM_LOG_LEVEL: 'info',
       ...this.witnessSetting(),
+    };
+  }
+
+  /** The witness's environment: no data-node settings (it would refuse them). */
+  witnessEnv(w: TestNode): Record<string, string> {
+    return { ...this.commonEnv(w), PGSWARM_ROLE: 'witness' };
+  }
+
+  env(n: TestNode): Record<string, string> {
+    if (n === this.witness) return this.witnessEnv(n);
+    return {
+      ...this.commonEnv(n),
+      PGSWARM_PROXIES: `127.0.0.1:${this.bouncerPort}`,
+      PGSWARM_BOOTSTRAP_NODE: 'n1',
+      POSTGRES_DB: 'app',
+      PGSWARM_STATS_PASSWORD_FILE: this.secrets.stats,
+      PGSWARM_ENROLL_PASSWORD_FILE: this.secrets.enroll,
+      PGSWARM_AUTH_PASSWORD_FILE: this.secrets.auth,
+      PGSWARM_INITDB_SCRIPTS: path.join(this.dir, 'initdb.d'),
       ...this.extraEnv,
     };
   }
