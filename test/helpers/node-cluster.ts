@@ -412,8 +412,9 @@ pidfile = ${d}/pgbouncer.pid
   }
 
   /** A client of the proxy: the app role over verified TLS. */
-  proxyClient(user = 'app', password = 'app-password'): Client {
-    const c = new Client({ host: '127.0.0.1', port: this.bouncerPort, user, password, database: 'app', connectionTimeoutMillis: 5000, query_timeout: 40000, ssl: { ca: fs.readFileSync(this.ca.cert, 'utf8'), rejectUnauthorized: true } });
+  /** A TLS client of the stand-in proxy; `timeouts` shortens the connect and query limits (a write that times out is never counted as acknowledged). */
+  proxyClient(user = 'app', password = 'app-password', timeouts: { connectMs?: number; queryMs?: number } = {}): Client {
+    const c = new Client({ host: '127.0.0.1', port: this.bouncerPort, user, password, database: 'app', connectionTimeoutMillis: timeouts.connectMs ?? 5000, query_timeout: timeouts.queryMs ?? 40000, ssl: { ca: fs.readFileSync(this.ca.cert, 'utf8'), rejectUnauthorized: true } });
     c.on('error', () => undefined);
     return c;
   }

@@ -1,7 +1,6 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client } from 'pg';
 import { NodeCluster, TestNode, descendants } from './node-cluster';
 import { waitFor } from './pg-tools';
 import type { AckWriter } from './writer';
@@ -64,13 +63,8 @@ export function zeroLossSuite(prefix: string, base: number, opts: ZeroLossSuiteO
     await c.teardown();
   });
 
-  const ca = () => fs.readFileSync(c.ca.cert, 'utf8');
   /** A proxy client that gives up on a write after 5 s (an unacknowledged write, never counted). */
-  const proxyClient = () => {
-    const cl = new Client({ host: '127.0.0.1', port: c.bouncerPort, user: 'app', password: 'app-password', database: 'app', connectionTimeoutMillis: 3000, query_timeout: 5000, ssl: { ca: ca(), rejectUnauthorized: true } });
-    cl.on('error', () => undefined);
-    return cl;
-  };
+  const proxyClient = () => c.proxyClient('app', 'app-password', { connectMs: 3000, queryMs: 5000 });
   const byName = (name: string | null) => c.nodes.find((n) => n.name === name)!;
   const routed = async () => waitFor('the proxy routes to a primary', async () => c.routedTo(), 60000, 100);
   const events = (n: TestNode, ev: string) => c.logEvents(n).filter((e) => e.event === ev);

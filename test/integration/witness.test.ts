@@ -21,12 +21,7 @@ t.teardown(async () => {
   await c.teardown();
 });
 
-const ca = () => fs.readFileSync(c.ca.cert, 'utf8');
-const proxyClient = () => {
-  const cl = new Client({ host: '127.0.0.1', port: c.bouncerPort, user: 'app', password: 'app-password', database: 'app', connectionTimeoutMillis: 3000, query_timeout: 5000, ssl: { ca: ca(), rejectUnauthorized: true } });
-  cl.on('error', () => undefined);
-  return cl;
-};
+const proxyClient = () => c.proxyClient('app', 'app-password', { connectMs: 3000, queryMs: 5000 });
 const byName = (name: string | null) => c.nodes.find((n) => n.name === name)!;
 const routed = async () => waitFor('the proxy routes to a primary', async () => c.routedTo(), 90000, 100);
 const events = (n: TestNode, ev: string) => c.logEvents(n).filter((e) => e.event === ev);

@@ -1,7 +1,6 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client } from 'pg';
 import { waitFor, sleep } from '../helpers/pg-tools';
 import { AckWriter } from '../helpers/writer';
 import { zeroLossSuite } from '../helpers/zero-loss-suite';
@@ -23,13 +22,8 @@ import { buildStatus, renderStatus, parseSyncStatus, parseFence, NodeObservation
 const LIMIT = 10000; // the default
 const { c, byName, routed, events, checkNothingLost } = zeroLossSuite('zld', 15900, { mode: 'degrade', degradeAfterMs: LIMIT, fenceAfterMs: 0 });
 
-const ca = () => fs.readFileSync(c.ca.cert, 'utf8');
 /** Through the proxy; a write may wait up to 30 s (longer than the degrade limit), so the stall is measured to the ms. */
-const patientClient = () => {
-  const cl = new Client({ host: '127.0.0.1', port: c.bouncerPort, user: 'app', password: 'app-password', database: 'app', connectionTimeoutMillis: 5000, query_timeout: 30000, ssl: { ca: ca(), rejectUnauthorized: true } });
-  cl.on('error', () => undefined);
-  return cl;
-};
+const patientClient = () => c.proxyClient('app', 'app-password', { queryMs: 30000 });
 const runFile = (n: TestNode, f: string) => {
   try {
     return fs.readFileSync(path.join(n.home, 'run', f), 'utf8');
