@@ -69,35 +69,7 @@ export function zeroLossSuite(prefix: string, base: number, opts: ZeroLossSuiteO
   const routed = async () => waitFor('the proxy routes to a primary', async () => c.routedTo(), 60000, 100);
   const events = (n: TestNode, ev: string) => c.logEvents(n).filter((e) => e.event === ev);
 
-  /** Every acknowledged id on the primary and on each standby; acknowledged writes of different (server, timeline) never overlap in time. */
-  async function checkNothingLost(t: TT, w: AckWriter, label: string): Promise<void> {
-    const p = byName(await routed());
-    const rows = await c.query<AckRow>(p, 'SELECT id, srv, tl, (extract(epoch FROM at) * 1000)::float8 AS at FROM acks');
-    const byId = new Map(rows.map((r) => [Number(r.id), r]));
-    const lost = w.acked.filter((a) => !byId.has(a.id));
-    t.equal(lost.length, 0, `${label}: every one of ${w.acked.length} acknowledged writes is on the primary ${p.name} (missing: ${lost.slice(0, 5).map((a) => a.id).join(', ')})`);
-    for (const s of c.nodes.filter((n) => n !== p)) {
-      const missing = await waitFor(`${s.name} has every acknowledged write`, async () => {
-        const ids = new Set((await c.query<{ id: string }>(s, 'SELECT id FROM acks')).map((r) => Number(r.id)));
-        const m = w.acked.filter((a) => !ids.has(a.id)).length;
-        return m === 0 ? 'none' : null;
-      }, 30000, 300).catch((e: Error) => e.message);
-      t.equal(missing, 'none', `${label}: standby ${s.name} holds every acknowledged write`);
-    }
-    const windows = new Map<string, { from: number; to: number }>();
-    for (const a of w.acked) {
-      const r = byId.get(a.id);
-      if (!r) continue;
-      const k = `${r.srv} timeline ${r.tl}`;
-      const x = windows.get(k);
-      windows.set(k, x ? { from: Math.min(x.from, r.at), to: Math.max(x.to, r.at) } : { from: r.at, to: r.at });
-    }
-    const sorted = [...windows.entries()].sort((a, b) => a[1].from - b[1].from);
-    for (let i = 1; i < sorted.length; i++) {
-      t.ok(sorted[i][1].from > sorted[i - 1][1].to, `${label}: ${sorted[i - 1][0]} stopped accepting acknowledged writes before ${sorted[i][0]} started (no split brain)`);
-    }
-    t.comment(`${label}: write windows ${sorted.map(([k, v]) => `${k} ${Math.round(v.to - v.from)} ms`).join('; ')}`);
-  }
+  const checkNothingLost = (t: TT, w: AckWriter, label: string) => checkAcksOnCluster(c, t, w, label);
 
   t.before(async () => {
     await c.setup();
@@ -152,4 +124,37 @@ export function zeroLossSuite(prefix: string, base: number, opts: ZeroLossSuiteO
   });
 
   return { c, proxyClient, byName, routed, events, checkNothingLost };
+}
+
+/**
+ * Every acknowledged id is on the primary the proxy routes to and on each standby; acknowledged writes of
+ * different (server, timeline) never overlap in time. Used by the zero-loss suite and the 2+1 witness test.
+ */
+export async function checkAcksOnCluster(c: NodeCluster, t: TT, w: AckWriter, label: string, waits: { routedMs?: number; standbyMs?: number } = {}): Promise<void> {
+  const name = await waitFor('the proxy routes to a primary', async () => c.routedTo(), waits.routedMs ?? 60000, 100);
+  const p = c.nodes.find((n) => n.name === name)!;
+  const rows = await c.query<AckRow>(p, 'SELECT id, srv, tl, (extract(epoch FROM at) * 1000)::float8 AS at FROM acks');
+  const byId = new Map(rows.map((r) => [Number(r.id), r]));
+  const lost = w.acked.filter((a) => !byId.has(a.id));
+  t.equal(lost.length, 0, `${label}: every one of ${w.acked.length} acknowledged writes is on the primary ${p.name} (missing: ${lost.slice(0, 5).map((a) => a.id).join(', ')})`);
+  for (const s of c.nodes.filter((n) => n !== p)) {
+    const missing = await waitFor(`${s.name} has every acknowledged write`, async () => {
+      const ids = new Set((await c.query<{ id: string }>(s, 'SELECT id FROM acks')).map((r) => Number(r.id)));
+      return w.acked.every((a) => ids.has(a.id)) ? 'none' : null;
+    }, waits.standbyMs ?? 30000, 300).catch((e: Error) => e.message);
+    t.equal(missing, 'none', `${label}: standby ${s.name} holds every acknowledged write`);
+  }
+  const windows = new Map<string, { from: number; to: number }>();
+  for (const a of w.acked) {
+    const r = byId.get(a.id);
+    if (!r) continue;
+    const k = `${r.srv} timeline ${r.tl}`;
+    const x = windows.get(k);
+    windows.set(k, x ? { from: Math.min(x.from, r.at), to: Math.max(x.to, r.at) } : { from: r.at, to: r.at });
+  }
+  const sorted = [...windows.entries()].sort((a, b) => a[1].from - b[1].from);
+  for (let i = 1; i < sorted.length; i++) {
+    t.ok(sorted[i][1].from > sorted[i - 1][1].to, `${label}: ${sorted[i - 1][0]} stopped accepting acknowledged writes before ${sorted[i][0]} started (no split brain)`);
+  }
+  t.comment(`${label}: write windows ${sorted.map(([k, v]) => `${k} ${Math.round(v.to - v.from)} ms`).join('; ')}`);
 }

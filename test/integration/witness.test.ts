@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import { NodeCluster, TestNode, descendants } from '../helpers/node-cluster';
 import { waitFor, sleep } from '../helpers/pg-tools';
 import { AckWriter } from '../helpers/writer';
-import { signalGroup, TT } from '../helpers/zero-loss-suite';
+import { checkAcksOnCluster, signalGroup, TT } from '../helpers/zero-loss-suite';
 
 // The 2+1 topology in strict mode (ports 16000-16049): two real pgnode data agents, a real
 // witness (pgnode with PGSWARM_ROLE=witness) and a real pgproxy, every acknowledged write recorded.
@@ -63,31 +63,7 @@ function freeze(n: TestNode, sig: 'SIGSTOP' | 'SIGCONT'): number {
 }
 
 /** Every acknowledged id is on the primary and on the standby; windows of different (server, timeline) never overlap. */
-async function checkNothingLost(t: TT, wr: AckWriter, label: string): Promise<void> {
-  const p = byName(await routed());
-  const rows = await c.query<{ id: string; srv: string; tl: number; at: number }>(p, 'SELECT id, srv, tl, (extract(epoch FROM at) * 1000)::float8 AS at FROM acks');
-  const byId = new Map(rows.map((r) => [Number(r.id), r]));
-  const lost = wr.acked.filter((a) => !byId.has(a.id));
-  t.equal(lost.length, 0, `${label}: every one of ${wr.acked.length} acknowledged writes is on the primary ${p.name} (missing: ${lost.slice(0, 5).map((a) => a.id).join(', ')})`);
-  for (const s of c.nodes.filter((n) => n !== p)) {
-    const missing = await waitFor(`${s.name} has every acknowledged write`, async () => {
-      const ids = new Set((await c.query<{ id: string }>(s, 'SELECT id FROM acks')).map((r) => Number(r.id)));
-      return wr.acked.filter((a) => !ids.has(a.id)).length === 0 ? 'none' : null;
-    }, 60000, 300).catch((e: Error) => e.message);
-    t.equal(missing, 'none', `${label}: standby ${s.name} holds every acknowledged write`);
-  }
-  const windows = new Map<string, { from: number; to: number }>();
-  for (const a of wr.acked) {
-    const r = byId.get(a.id);
-    if (!r) continue;
-    const k = `${r.srv} timeline ${r.tl}`;
-    const x = windows.get(k);
-    windows.set(k, x ? { from: Math.min(x.from, r.at), to: Math.max(x.to, r.at) } : { from: r.at, to: r.at });
-  }
-  const sorted = [...windows.entries()].sort((a, b) => a[1].from - b[1].from);
-  for (let i = 1; i < sorted.length; i++) t.ok(sorted[i][1].from > sorted[i - 1][1].to, `${label}: ${sorted[i - 1][0]} stopped before ${sorted[i][0]} started (no split brain)`);
-  t.comment(`${label}: write windows ${sorted.map(([k, v]) => `${k} ${Math.round(v.to - v.from)} ms`).join('; ')}`);
-}
+const checkNothingLost = (t: TT, wr: AckWriter, label: string) => checkAcksOnCluster(c, t, wr, label, { routedMs: 90000, standbyMs: 60000 });
 
 t.before(async () => {
   await c.setup();
