@@ -15,8 +15,16 @@ export function partitionScenarios(s: ReturnType<typeof zeroLossSuite>): void {
 
   t.test('(c) the primary frozen (SIGSTOP of its whole node: a partition to everyone): failover, then the old primary fences itself on waking, 0 lost', async (t) => {
     const old = byName(await routed());
+    // The freeze comes once every node's repmgrd has run for 10 s. A repmgrd started seconds before the
+    // primary froze was seen blocked in a query to it (the frozen server's kernel keeps the TCP
+    // connection open), so that standby never held its election: see docs/zero-loss.md (known limits).
+    await waitFor('repmgrd settled on every node', async () => c.nodes.every((n) => {
+      const last = events(n, 'child-start').filter((e) => e.child === 'repmgrd').pop();
+      return !!last && Date.now() - Date.parse(String(last.time)) > 10000;
+    }), 60000, 500);
     const w = new AckWriter(proxyClient, 'acks', 50, 200000);
     w.start();
+    t.teardown(() => w.stop()); // a failed step must not leave the writer running (the file would never exit)
     await waitFor('writes flowing', async () => w.acked.length > 10, 30000);
     signalGroup(old.proc!.pid, 'SIGSTOP');
     const frozenAt = Date.now();
@@ -73,6 +81,7 @@ export function partitionScenarios(s: ReturnType<typeof zeroLossSuite>): void {
     await waitFor('both standbys stream', async () => (await c.query(p, "SELECT 1 FROM pg_stat_replication WHERE state = 'streaming'")).length === 2, 90000, 300);
     const w = new AckWriter(proxyClient, 'acks', 50, 300000);
     w.start();
+    t.teardown(() => w.stop());
     await waitFor('writes flowing', async () => w.acked.length > 10, 30000);
     const before = events(p, 'fenced').length;
     for (const n of others) signalGroup(n.proc!.pid, 'SIGSTOP');

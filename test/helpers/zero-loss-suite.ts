@@ -73,13 +73,7 @@ export function zeroLossSuite(prefix: string, base: number, opts: ZeroLossSuiteO
 
   t.before(async () => {
     await c.setup();
-    fs.mkdirSync(path.join(c.dir, 'initdb.d'));
-    fs.writeFileSync(path.join(c.dir, 'initdb.d', '01-app.sql'), `CREATE ROLE app LOGIN PASSWORD 'app-password';
-  CREATE TABLE acks (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    srv text NOT NULL DEFAULT host(inet_server_addr()),
-    tl int NOT NULL DEFAULT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int);
-  GRANT INSERT, SELECT ON acks TO app;
-  `);
+    writeAcksSchema(c);
   });
 
   t.test(`${mode} cold start: both standbys stream as quorum standbys, each keeps a streaming history`, async (t) => {
@@ -157,4 +151,15 @@ export async function checkAcksOnCluster(c: NodeCluster, t: TT, w: AckWriter, la
     t.ok(sorted[i][1].from > sorted[i - 1][1].to, `${label}: ${sorted[i - 1][0]} stopped accepting acknowledged writes before ${sorted[i][0]} started (no split brain)`);
   }
   t.comment(`${label}: write windows ${sorted.map(([k, v]) => `${k} ${Math.round(v.to - v.from)} ms`).join('; ')}`);
+}
+
+/** The app role and the acks table (each row records the server and timeline that accepted it), as an initdb script of the cluster. */
+export function writeAcksSchema(c: NodeCluster): void {
+  fs.mkdirSync(path.join(c.dir, 'initdb.d'));
+  fs.writeFileSync(path.join(c.dir, 'initdb.d', '01-app.sql'), `CREATE ROLE app LOGIN PASSWORD 'app-password';
+CREATE TABLE acks (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  srv text NOT NULL DEFAULT host(inet_server_addr()),
+  tl int NOT NULL DEFAULT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int);
+GRANT INSERT, SELECT ON acks TO app;
+`);
 }

@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import { NodeCluster, TestNode, descendants } from '../helpers/node-cluster';
 import { waitFor, sleep } from '../helpers/pg-tools';
 import { AckWriter } from '../helpers/writer';
-import { checkAcksOnCluster, signalGroup, TT } from '../helpers/zero-loss-suite';
+import { checkAcksOnCluster, signalGroup, TT, writeAcksSchema } from '../helpers/zero-loss-suite';
 
 // The 2+1 topology in strict mode (ports 16000-16049): two real pgnode data agents, a real
 // witness (pgnode with PGSWARM_ROLE=witness) and a real pgproxy, every acknowledged write recorded.
@@ -67,13 +67,7 @@ const checkNothingLost = (t: TT, wr: AckWriter, label: string) => checkAcksOnClu
 
 t.before(async () => {
   await c.setup();
-  fs.mkdirSync(path.join(c.dir, 'initdb.d'));
-  fs.writeFileSync(path.join(c.dir, 'initdb.d', '01-app.sql'), `CREATE ROLE app LOGIN PASSWORD 'app-password';
-CREATE TABLE acks (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(),
-  srv text NOT NULL DEFAULT host(inet_server_addr()),
-  tl int NOT NULL DEFAULT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int);
-GRANT INSERT, SELECT ON acks TO app;
-`);
+  writeAcksSchema(c);
 });
 
 t.test('2+1 cold start in strict mode: the witness registers with repmgr, holds no data, and the proxy counts its vote', async (t) => {
