@@ -61,7 +61,7 @@ async function ensureStack(s: ChaosStack, sc: Scenario, forceFresh: boolean): Pr
   await releaseSmallDisks(s.stack);
   const diskMb = Number(sc.deployEnv?.PGSWARM_CHAOS_SMALL_DISKS_MB || 0);
   if (diskMb) for (const d of await makeSmallDisks(s.stack, s.nodes.map((n) => `${n}_data`), diskMb)) log(`small disk: ${d}`);
-  s.setDeployEnv({ PGSWARM_SYNC_MODE: undefined, PGSWARM_DEGRADE_AFTER_MS: undefined, PGSWARM_CHAOS_TOPOLOGY: undefined, PGSWARM_CHAOS_SMALL_DISKS_MB: undefined, PGSWARM_FENCE_AFTER_MS: undefined, ...(sc.deployEnv ?? {}) });
+  s.useScenarioEnv(sc.deployEnv);
   const up = await s.up();
   if (up.code !== 0) {
     // `up` also fails when only its last step (the app role, through docker exec) timed out on a busy machine.
@@ -91,7 +91,7 @@ async function ensureStack(s: ChaosStack, sc: Scenario, forceFresh: boolean): Pr
 async function freshNoWait(s: ChaosStack, sc: Scenario): Promise<void> {
   await s.down(true);
   await releaseSmallDisks(s.stack);
-  s.setDeployEnv({ PGSWARM_SYNC_MODE: undefined, PGSWARM_DEGRADE_AFTER_MS: undefined, PGSWARM_CHAOS_TOPOLOGY: undefined, PGSWARM_CHAOS_SMALL_DISKS_MB: undefined, PGSWARM_FENCE_AFTER_MS: undefined, ...(sc.deployEnv ?? {}) });
+  s.useScenarioEnv(sc.deployEnv);
   deployedEnv = null;
   const d = await s.deployNoWait();
   if (d.code !== 0) throw new Error(`deploy: ${d.stderr.slice(-500)}`);

@@ -7,11 +7,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { run, RunOut } from './swarm';
+import { run, RunOut, SMALL_DISK_LABEL } from './swarm';
 
 const DIR = '/var/tmp/pgswarm-chaos-disks';
-/** Volume label holding the size in MiB (a reused stack is recognised by it). */
-export const SIZE_LABEL = 'pgswarm.chaos.small-disk-mb';
 
 const imageOf = (stack: string, volume: string) => path.join(DIR, `${stack}_${volume}.img`);
 
@@ -40,7 +38,7 @@ export async function makeSmallDisks(stack: string, volumes: readonly string[], 
     const lo = await must('losetup', run('losetup', ['--find', '--show', file], process.env, 10000));
     await must(
       `docker volume create ${stack}_${v}`,
-      run('docker', ['volume', 'create', '--driver', 'local', '--opt', 'type=ext4', '--opt', `device=${lo}`, '--label', `com.docker.stack.namespace=${stack}`, '--label', `${SIZE_LABEL}=${mb}`, `${stack}_${v}`], process.env, 30000),
+      run('docker', ['volume', 'create', '--driver', 'local', '--opt', 'type=ext4', '--opt', `device=${lo}`, '--label', `com.docker.stack.namespace=${stack}`, '--label', `${SMALL_DISK_LABEL}=${mb}`, `${stack}_${v}`], process.env, 30000),
     );
     made.push(`${stack}_${v} = ${mb} MiB ext4 on ${lo}`);
   }

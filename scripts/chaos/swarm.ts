@@ -15,6 +15,8 @@ export const NODES = ['pgnode1', 'pgnode2', 'pgnode3'];
 /** The 2+1 topology (compose/stack-2plus1.yml): two data nodes and a witness. */
 export const NODES_2PLUS1 = ['pgnode1', 'pgnode2'];
 export const WITNESS_2PLUS1 = 'pgwitness';
+/** Volume label of the disk-full scenario's size-limited volumes (small-disks.ts), holding their size in MiB. */
+export const SMALL_DISK_LABEL = 'pgswarm.chaos.small-disk-mb';
 export const PROXIES = ['pgproxy1', 'pgproxy2'];
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -70,6 +72,11 @@ export class ChaosStack {
     this.setTopology(this.env.PGSWARM_CHAOS_TOPOLOGY === '2plus1' ? '2plus1' : 'default');
   }
 
+  /** The next deploy's environment is exactly a scenario's: every setting a scenario may set is cleared first. */
+  useScenarioEnv(deployEnv: Record<string, string> | undefined): void {
+    this.setDeployEnv({ PGSWARM_SYNC_MODE: undefined, PGSWARM_DEGRADE_AFTER_MS: undefined, PGSWARM_FENCE_AFTER_MS: undefined, PGSWARM_CHAOS_TOPOLOGY: undefined, PGSWARM_CHAOS_SMALL_DISKS_MB: undefined, ...(deployEnv ?? {}) });
+  }
+
   /** PGSWARM_CHAOS_TOPOLOGY=2plus1 in a scenario's deploy environment: `pgswarm up --topology 2plus1`. */
   setTopology(t: 'default' | '2plus1'): void {
     this.nodes = t === '2plus1' ? NODES_2PLUS1 : NODES;
@@ -119,7 +126,7 @@ export class ChaosStack {
       }
       // The disk-full scenario's size-limited volumes (scripts/chaos/small-disks.ts) are part of the deployment.
       const vol = (await this.docker.api.getVolume(`${this.stack}_pgnode1_data`).inspect().catch(() => null)) as { Labels?: Record<string, string> } | null;
-      const mb = vol?.Labels?.['pgswarm.chaos.small-disk-mb'];
+      const mb = vol?.Labels?.[SMALL_DISK_LABEL];
       if (mb) out.PGSWARM_CHAOS_SMALL_DISKS_MB = mb;
       const witness = await this.docker.api.getService(`${this.stack}_${WITNESS_2PLUS1}`).inspect().then(() => true, () => false);
       if (witness) out.PGSWARM_CHAOS_TOPOLOGY = '2plus1';
