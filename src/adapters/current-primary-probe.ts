@@ -1,7 +1,6 @@
 import type { Member } from '../core/node-config';
 import { currentPrimary, applySwitchoverHold, CurrentPrimary, SwitchoverHold } from '../core/current-primary';
-import { viewMember, ProbeCreds } from './peer-probe';
-import { withPg } from './pg-connect';
+import { viewMember, probeQuery, probeTarget, ProbeCreds } from './peer-probe';
 
 /** Probes every member (each with its own short timeout), decides, and applies a planned-switchover hold. */
 export async function probeCurrentPrimary(self: string, members: readonly Member[], creds: ProbeCreds): Promise<CurrentPrimary> {
@@ -9,8 +8,7 @@ export async function probeCurrentPrimary(self: string, members: readonly Member
   const r = currentPrimary(self, views);
   if (!r.primary) return r;
   const m = members.find((x) => x.name === r.primary)!;
-  const hold = await withPg({ host: m.host, port: m.port, user: creds.user, password: creds.password, database: 'postgres', caFile: creds.caFile, timeoutMs: creds.timeoutMs },
-    async (c) => (await c.query('SELECT target, deadline::text AS deadline FROM pgswarm.switchover WHERE deadline > now()')).rows[0] as SwitchoverHold | undefined)
-    .catch(() => undefined); // no registry schema yet: no hold
+  const hold = await probeQuery<SwitchoverHold>(probeTarget(m, creds), creds, 'SELECT target, deadline::text AS deadline FROM pgswarm.switchover WHERE deadline > now()')
+    .then((rows) => rows[0], () => undefined); // no registry schema yet: no hold
   return applySwitchoverHold(r, hold ?? null);
 }

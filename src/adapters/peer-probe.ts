@@ -2,12 +2,21 @@ import type { Member } from '../core/node-config';
 import type { PeerProbe } from '../core/decide-role';
 import type { MemberView } from '../core/current-primary';
 import { withPg, PgTarget } from './pg-connect';
+import type { PgSessions } from './pg-sessions';
 
 export interface ProbeCreds {
   user: string;
   password: string;
   caFile: string;
   timeoutMs: number;
+  /** Long-lived agents probe over persistent sessions; one-shot commands connect once and leave. */
+  sessions?: PgSessions;
+}
+
+/** One query to member `m`: on its persistent session when the caller has one, else on a connection of its own. */
+export async function probeQuery<R = Record<string, unknown>>(t: PgTarget, c: ProbeCreds, sql: string, params: unknown[] = []): Promise<R[]> {
+  if (c.sessions) return c.sessions.query<R>(t, sql, params, c.timeoutMs);
+  return withPg(t, async (cl) => (await cl.query(sql, params)).rows as R[]);
 }
 
 const SQL = `
@@ -39,7 +48,7 @@ export function probeTarget(m: Member, c: ProbeCreds): PgTarget {
 }
 
 export async function probeRow(m: Member, c: ProbeCreds): Promise<Row> {
-  return withPg(probeTarget(m, c), async (cl) => (await cl.query(SQL)).rows[0] as Row);
+  return (await probeQuery<Row>(probeTarget(m, c), c, SQL))[0];
 }
 
 /** Direct probe of a peer's PostgreSQL with a short timeout (for the start-up decision). */

@@ -11,6 +11,8 @@ export interface PgTarget {
   /** CA file: the server certificate is verified against it and its name (verify-full). */
   caFile: string;
   timeoutMs: number;
+  /** PgBouncer's admin console: it refuses startup parameters such as statement_timeout. */
+  adminConsole?: boolean;
 }
 
 /**
@@ -26,7 +28,7 @@ export function pgClientConfig(t: PgTarget): ClientConfig {
     database: t.database,
     connectionTimeoutMillis: t.timeoutMs,
     query_timeout: t.timeoutMs * 3,
-    statement_timeout: t.timeoutMs * 3,
+    ...(t.adminConsole ? {} : { statement_timeout: t.timeoutMs * 3 }),
     ssl: {
       ca: fs.readFileSync(t.caFile, 'utf8'),
       rejectUnauthorized: true,

@@ -1,8 +1,7 @@
 import { Client } from 'pg';
-import { closeClient } from './pg-connect';
-import fs from 'node:fs';
+import { closeClient, pgClientConfig } from './pg-connect';
+import type { PgSessions } from './pg-sessions';
 import { promises as dns } from 'node:dns';
-import { isIP } from 'node:net';
 import type { Endpoint, Member } from '../core/node-config';
 import type { ProxyAnswer } from '../core/decide-role';
 import { primaryFromShowDatabases, BouncerDbRow } from '../core/show-databases';
@@ -13,25 +12,28 @@ export interface AskProxyOptions {
   caFile: string;
   timeoutMs: number;
   members: readonly Member[];
+  /** Long-lived agents keep one console session per proxy open. */
+  sessions?: PgSessions;
+}
+
+async function showDatabases(p: Endpoint, o: AskProxyOptions): Promise<BouncerDbRow[]> {
+  const t = { host: p.host, port: p.port, user: o.statsUser, password: o.statsPassword, database: 'pgbouncer', caFile: o.caFile, timeoutMs: o.timeoutMs, adminConsole: true };
+  if (o.sessions) return o.sessions.query<BouncerDbRow>(t, 'SHOW DATABASES', [], o.timeoutMs);
+  const c = new Client({ ...pgClientConfig(t), query_timeout: o.timeoutMs });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    return (await c.query('SHOW DATABASES')).rows as BouncerDbRow[];
+  } finally {
+    await closeClient(c);
+  }
 }
 
 /** Asks one PgBouncer admin console (as the stats-only user, over verified TLS) which member it routes to. */
 export async function askProxy(p: Endpoint, o: AskProxyOptions): Promise<ProxyAnswer> {
   const label = `${p.host}:${p.port}`;
-  const c = new Client({
-    host: p.host,
-    port: p.port,
-    user: o.statsUser,
-    password: o.statsPassword,
-    database: 'pgbouncer',
-    connectionTimeoutMillis: o.timeoutMs,
-    query_timeout: o.timeoutMs,
-    ssl: { ca: fs.readFileSync(o.caFile, 'utf8'), rejectUnauthorized: true, ...(isIP(p.host) ? {} : { servername: p.host }) },
-  });
-  c.on('error', () => undefined);
   try {
-    await c.connect();
-    const r = await c.query('SHOW DATABASES');
+    const rows = await showDatabases(p, o);
     const addrs = new Map<string, string[]>();
     await Promise.all(o.members.map(async (m) => {
       try {
@@ -40,12 +42,10 @@ export async function askProxy(p: Endpoint, o: AskProxyOptions): Promise<ProxyAn
         addrs.set(m.name, []);
       }
     }));
-    const { primary } = primaryFromShowDatabases(r.rows as BouncerDbRow[], o.members, addrs);
+    const { primary } = primaryFromShowDatabases(rows, o.members, addrs);
     return primary ? { proxy: label, status: 'primary', primary } : { proxy: label, status: 'no-primary' };
   } catch (e) {
     return { proxy: label, status: 'unreachable', error: (e as Error).message };
-  } finally {
-    await closeClient(c);
   }
 }
 

@@ -3,7 +3,7 @@ import type { Member } from '../core/node-config';
 import type { ReplicationRow } from '../core/sync-standbys';
 import type { PeerLsn } from '../core/promotion-guard';
 import { withPg } from './pg-connect';
-import { probeTarget, ProbeCreds } from './peer-probe';
+import { probeTarget, probeQuery, ProbeCreds } from './peer-probe';
 
 /** This node's replication state, read through one local connection. */
 export interface LocalReplication {
@@ -68,7 +68,7 @@ export async function readLocalReplication(c: Client): Promise<LocalReplication>
 /** A peer's role, timeline and received LSN for the promotion guard and the fast follow (short timeout). */
 export async function probePeerLsn(m: Member, c: ProbeCreds): Promise<PeerLsn & { timeline?: number }> {
   try {
-    const r = await withPg(probeTarget(m, c), async (cl) => (await cl.query(LOCAL_SQL)).rows[0] as Record<string, unknown>);
+    const r = (await probeQuery(probeTarget(m, c), c, LOCAL_SQL))[0];
     return { name: m.name, reachable: true, inRecovery: r.in_recovery as boolean, receivedLsn: (r.received_lsn as string | null) ?? null, timeline: Number(r.timeline) };
   } catch (e) {
     return { name: m.name, reachable: false, error: (e as Error).message };

@@ -108,27 +108,3 @@ export function applySwitchoverHold(r: CurrentPrimary, hold: SwitchoverHold | nu
   if (!hold || !r.primary) return r;
   return { ...r, primary: null, reason: `planned switchover from ${r.primary} to ${hold.target} in progress (hold until ${hold.deadline}): reporting no primary so the proxies pause` };
 }
-
-/**
- * The proxies' forced command: a tiny shell script that prints the answer the
- * node agent keeps fresh in `answerFile`, or a well-formed "none" when that
- * answer is older than `maxAgeSecs` (agent stuck or gone). Starting a Node.js
- * process per ask costs seconds on a loaded 2-core machine; `sh` + `cat` costs
- * milliseconds. It reads nothing from the caller (SSH_ORIGINAL_COMMAND is ignored).
- */
-export function renderAnswerScript(answerFile: string, node: string, maxAgeSecs: number): string {
-  if (!/^\/[A-Za-z0-9._/-]+$/.test(answerFile)) throw new Error('renderAnswerScript: answer file must be a plain absolute path');
-  const stale = JSON.stringify({ primary: null, node, role: 'down', timeline: null, lsn: null, upstream: null, members: [], reason: `the node agent's answer is missing or older than ${maxAgeSecs} s` });
-  return `#!/bin/sh
-# Rendered by pgswarm: the forced command of proxy keys. Ignores what the caller asked for.
-f='${answerFile}'
-now=$(date +%s)
-m=$(stat -c %Y "$f" 2>/dev/null || echo 0)
-if [ $((now - m)) -le ${maxAgeSecs} ] && [ -s "$f" ]; then
-  cat "$f"
-  case "$(head -n 1 "$f")" in "PRIMARY: none") exit 3 ;; *) exit 0 ;; esac
-fi
-printf '%s\\n%s\\n' 'PRIMARY: none' '${stale.replace(/'/g, "'\\''")}'
-exit 3
-`;
-}

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type net from 'node:net';
 import type { NodeContext } from './node-context';
-import { writeIfChanged } from './node-context';
+import { writeIfChanged, probeCreds } from './node-context';
 import { prepareFiles } from './node-files';
 import { startControlServer, ControlVerb } from './control-server';
 import { startPostgres, stopPostgres, waitReady } from './postgres-process';
@@ -59,8 +59,8 @@ export class NodeAgent {
     const timeoutMs = cfg.connectTimeoutSecs * 1000;
     const [local, proxies, peers] = await Promise.all([
       readLocalState(paths, this.ctx.pgBinDir),
-      askProxies(cfg.proxies, { statsUser: cfg.statsUser, statsPassword: cfg.statsPassword, caFile: cfg.caCertFile, timeoutMs, members: cfg.members }),
-      Promise.all(cfg.members.filter((m) => m.name !== cfg.nodeName).map((m) => probePeer(m, { user: cfg.replUser, password: cfg.replPassword, caFile: cfg.caCertFile, timeoutMs }))),
+      askProxies(cfg.proxies, { statsUser: cfg.statsUser, statsPassword: cfg.statsPassword, caFile: cfg.caCertFile, timeoutMs, members: cfg.members, sessions: this.ctx.sessions }),
+      Promise.all(cfg.members.filter((m) => m.name !== cfg.nodeName).map((m) => probePeer(m, probeCreds(this.ctx, timeoutMs)))),
     ]);
     return { self: cfg.nodeName, isBootstrapNode: cfg.bootstrapNode === cfg.nodeName, proxies, peers, local };
   }
@@ -188,6 +188,7 @@ export class NodeAgent {
     this.ctx.log.info({ event: 'shutdown' }, 'stopping: repmgrd, sshd, then postgres (fast shutdown)');
     await this.extras.onStop?.(this.ctx);
     await this.ctx.sup.shutdown(['repmgrd', 'sshd', 'postgres']);
+    await this.ctx.sessions.closeAll();
     this.ctl?.close();
     try {
       fs.rmSync(this.ctx.paths.ctlSocket, { force: true });

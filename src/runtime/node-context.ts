@@ -8,6 +8,8 @@ import { NodePaths, nodePaths } from '../adapters/local-state';
 import { lookupUser } from '../adapters/os-users';
 import { Supervisor } from './supervisor';
 import { PgTarget } from '../adapters/pg-connect';
+import { PgSessions } from '../adapters/pg-sessions';
+import type { ProbeCreds } from '../adapters/peer-probe';
 
 /** Everything a node's set-up steps need, built once at start. */
 export interface NodeContext {
@@ -24,6 +26,14 @@ export interface NodeContext {
   /** Command prefix to run our own compiled bins (node + dist path). */
   selfCmd: (bin: string) => string;
   onPostgresCrash: (code: number | null, signal: string | null) => void;
+  /** The agent's long-lived connections to members and proxies (one per target, reused by every probe). */
+  sessions: PgSessions;
+}
+
+/** Credentials for probing members as the repmgr role over the agent's persistent sessions. */
+export function probeCreds(ctx: NodeContext, timeoutMs = ctx.cfg.connectTimeoutSecs * 1000): ProbeCreds {
+  const { cfg } = ctx;
+  return { user: cfg.replUser, password: cfg.replPassword, caFile: cfg.caCertFile, timeoutMs, sessions: ctx.sessions };
 }
 
 /** Finds the newest /usr/lib/postgresql/N/bin holding postgres. */
@@ -63,6 +73,7 @@ export function makeContext(cfg: NodeConfig, log: Logger, runner: ProcessRunner,
     pgEnv,
     selfCmd,
     onPostgresCrash: () => undefined,
+    sessions: new PgSessions(),
   };
 }
 
@@ -101,8 +112,10 @@ export function writeIfChanged(file: string, content: string, mode: number, owne
     old = null;
   }
   if (old === content) {
-    if (owner) fs.chownSync(file, owner.uid, owner.gid);
-    fs.chmodSync(file, mode);
+    // Metadata too only when it differs: an idle agent writes nothing, not even an inode.
+    const st = fs.statSync(file);
+    if (owner && (st.uid !== owner.uid || st.gid !== owner.gid)) fs.chownSync(file, owner.uid, owner.gid);
+    if ((st.mode & 0o7777) !== mode) fs.chmodSync(file, mode);
     return false;
   }
   const tmp = `${file}.tmp-${process.pid}`;

@@ -3,17 +3,19 @@ import path from 'node:path';
 import { Client } from 'pg';
 import type { NodeContext } from './node-context';
 import type { NodeExtras } from './node-agent';
-import { writeIfChanged, repmgrTarget } from './node-context';
+import { writeIfChanged, repmgrTarget, probeCreds } from './node-context';
 import { sshdConfig } from '../core/render-ssh';
 import { ensureKeyPair } from '../adapters/ssh-keys';
 import { AtomicFileWriter } from '../adapters/atomic-file';
 import { PgRegistryStore, applyRegistrySchema } from '../adapters/registry-store';
 import { syncKeys, KeySyncState, SelfKeys } from './key-sync';
-import { pgClientConfig, closeClient } from '../adapters/pg-connect';
+import type { PgTarget } from '../adapters/pg-connect';
 import { probePeer } from '../adapters/peer-probe';
 import { childProcessRunner } from '../adapters/child-process-runner';
 import { probeCurrentPrimary } from '../adapters/current-primary-probe';
-import { formatCurrentPrimary, renderAnswerScript, CurrentPrimary } from '../core/current-primary';
+import { formatCurrentPrimary, CurrentPrimary } from '../core/current-primary';
+import { renderAnswerRelay } from '../core/answer-relay';
+import { AnswerServer } from './answer-server';
 import { zeroLossExtras, composeExtras } from './zero-loss';
 
 /**
@@ -36,30 +38,35 @@ export function sshPaths(ctx: NodeContext) {
   };
 }
 
-/** The forced command for proxy keys: absolute path, fixed arguments, nothing from the caller. */
-export function currentPrimaryCommand(ctx: NodeContext): string {
-  return `/bin/sh ${ctx.paths.confDir}/current-primary.sh`;
+/** Where the agent serves its answer, and the relay the proxies' keys are forced to run: a root-owned directory. */
+export function answerPaths(ctx: NodeContext) {
+  const dir = path.join(ctx.cfg.home, 'answer');
+  return { dir, socket: path.join(dir, 'answer.sock'), relay: path.join(dir, 'current-primary-relay') };
 }
 
-export const ANSWER_REFRESH_MS = 1000;
-export const ANSWER_MAX_AGE_SECS = 4;
+/** The forced command for proxy keys: absolute path, fixed arguments, nothing from the caller. */
+export function currentPrimaryCommand(ctx: NodeContext): string {
+  return `/usr/bin/perl ${answerPaths(ctx).relay}`;
+}
 
-/**
- * Keeps this node's current-primary answer fresh in run/current-primary.txt (once a
- * second, each member probed with a short timeout), so the proxies' forced command is a
- * `cat`, not a Node.js start per ask.
- */
+/** How often the answer is recomputed (each member probed on its open session) and pushed to the relays. */
+export const ANSWER_REFRESH_MS = 1000;
+/** Per-member deadline of one answer round's probe. */
 export const ANSWER_PROBE_TIMEOUT_MS = 800;
 
-function startAnswerLoop(ctx: NodeContext, compute: () => Promise<CurrentPrimary>): () => void {
-  const file = path.join(ctx.paths.runDir, 'current-primary.txt');
+/**
+ * Keeps this node's current-primary answer fresh: once a second every member is probed on its
+ * persistent session and the answer is pushed to the connected relays (the whole answer when it
+ * changed, a heartbeat otherwise). Nothing is written to disk.
+ */
+function startAnswerLoop(ctx: NodeContext, server: AnswerServer, compute: () => Promise<CurrentPrimary>): () => void {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let last = '';
   const tick = async () => {
     try {
       const r = { ...(await compute()), witness: ctx.cfg.witness?.name ?? null };
-      writeIfChangedOrTouch(file, formatCurrentPrimary(r));
+      server.publish(formatCurrentPrimary(r));
       if (r.primary !== last) ctx.log.info({ event: 'current-primary', primary: r.primary, reason: r.reason }, `current primary: ${r.primary ?? 'none'} (${r.reason})`);
       last = r.primary ?? '';
     } catch (e) {
@@ -80,13 +87,6 @@ function startAnswerLoop(ctx: NodeContext, compute: () => Promise<CurrentPrimary
   };
 }
 
-/** Writes atomically; rewrites even when unchanged, so the file's age says the answer is fresh. */
-function writeIfChangedOrTouch(file: string, content: string): void {
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, content, { mode: 0o644 });
-  fs.renameSync(tmp, file);
-}
-
 async function unlockAccount(ctx: NodeContext): Promise<void> {
   // sshd with UsePAM no refuses accounts whose password field is locked ("!"), even for keys.
   // "*" means no password can ever match, and lets key authentication through.
@@ -101,18 +101,15 @@ async function unlockAccount(ctx: NodeContext): Promise<void> {
   }
 }
 
-/** Finds the writable primary among the members (short timeouts), preferring this node. */
-async function connectPrimary(ctx: NodeContext): Promise<Client | null> {
+/** The key sync's own session to the writable primary (probed on the shared sessions), preferring this node. */
+async function connectPrimary(ctx: NodeContext): Promise<{ c: Client; target: PgTarget } | null> {
   // Data members only (a witness's own server is never the primary), this node first.
   const order = [...ctx.cfg.members.filter((m) => m.name === ctx.cfg.nodeName), ...ctx.cfg.members.filter((m) => m.name !== ctx.cfg.nodeName)];
-  const creds = { user: ctx.cfg.replUser, password: ctx.cfg.replPassword, caFile: ctx.cfg.caCertFile, timeoutMs: ctx.cfg.connectTimeoutSecs * 1000 };
   for (const m of order) {
-    const p = await probePeer(m, creds);
+    const p = await probePeer(m, probeCreds(ctx));
     if (p.reachable && !p.inRecovery) {
-      const c = new Client(pgClientConfig(repmgrTarget(ctx, m, m.port, 'postgres')));
-      c.on('error', () => undefined);
-      await c.connect();
-      return c;
+      const target = repmgrTarget(ctx, m, m.port, 'postgres');
+      return { c: await ctx.sessions.client(target, 'key-sync'), target };
     }
   }
   return null;
@@ -135,7 +132,7 @@ export interface SshExtrasOptions {
 export function sshExtras(ctx: NodeContext, opts: SshExtrasOptions = {}): NodeExtras {
   const { cfg } = ctx;
   const withClientKey = opts.clientKey ?? true;
-  const answerCreds = { user: cfg.replUser, password: cfg.replPassword, caFile: cfg.caCertFile, timeoutMs: ANSWER_PROBE_TIMEOUT_MS };
+  const answerCreds = probeCreds(ctx, ANSWER_PROBE_TIMEOUT_MS);
   const answer = opts.answer ?? (() => probeCurrentPrimary(cfg.nodeName, cfg.members, answerCreds));
   if (!cfg.verifyKey) {
     ctx.log.warn({ event: 'ssh-disabled' }, 'PGSWARM_VERIFY_KEY not set: sshd, the key registry and proxy enrollment are off');
@@ -149,10 +146,12 @@ export function sshExtras(ctx: NodeContext, opts: SshExtrasOptions = {}): NodeEx
   let schemaApplied = false;
   const files = new AtomicFileWriter();
   let stopAnswers: (() => void) | undefined;
+  let answers: AnswerServer | undefined;
 
   const tick = async () => {
-    const c = await connectPrimary(ctx).catch(() => null);
-    if (!c) return;
+    const p = await connectPrimary(ctx).catch(() => null);
+    if (!p) return;
+    const { c } = p;
     try {
       if (!schemaApplied && (opts.applySchema ?? true)) {
         await applyRegistrySchema(c, { enrollPassword: cfg.enrollPassword, agentRoles: [] });
@@ -173,8 +172,10 @@ export function sshExtras(ctx: NodeContext, opts: SshExtrasOptions = {}): NodeEx
         currentPrimaryCommand: currentPrimaryCommand(ctx),
         nodeName: cfg.nodeName,
       }, state);
-    } finally {
-      await closeClient(c);
+    } catch (e) {
+      // A failed statement may leave a transaction open: the next tick starts on a new session.
+      ctx.sessions.reset(p.target, 'key-sync', (e as Error).message);
+      throw e;
     }
   };
   const loop = () => {
@@ -188,8 +189,11 @@ export function sshExtras(ctx: NodeContext, opts: SshExtrasOptions = {}): NodeEx
 
   return {
     beforeDecide: async () => {
-      writeIfChanged(path.join(ctx.paths.confDir, 'current-primary.sh'), renderAnswerScript(path.join(ctx.paths.runDir, 'current-primary.txt'), cfg.nodeName, ANSWER_MAX_AGE_SECS), 0o755, { uid: 0, gid: 0 });
-      stopAnswers = startAnswerLoop(ctx, answer);
+      const ap = answerPaths(ctx);
+      answers = new AnswerServer(ap.socket, ctx.log);
+      await answers.start();
+      writeIfChanged(ap.relay, renderAnswerRelay(ap.socket, cfg.nodeName), 0o755, { uid: 0, gid: 0 });
+      stopAnswers = startAnswerLoop(ctx, answers, answer);
       // The ssh dir is root-owned: the postgres user can read its client key but cannot add keys or rewrite known_hosts.
       fs.mkdirSync(sp.dir, { recursive: true, mode: 0o755 });
       fs.chownSync(sp.dir, 0, 0);
@@ -216,6 +220,7 @@ export function sshExtras(ctx: NodeContext, opts: SshExtrasOptions = {}): NodeEx
       stopped = true;
       if (timer) clearTimeout(timer);
       stopAnswers?.();
+      await answers?.close();
     },
   };
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { NodeContext } from './node-context';
-import { writeIfChanged } from './node-context';
+import { writeIfChanged, probeCreds } from './node-context';
 import type { NodeExtras } from './node-agent';
 import { prepareFiles } from './node-files';
 import { stopPostgres } from './postgres-process';
@@ -25,7 +25,7 @@ import { WakeableSleep } from './wakeable-sleep';
  */
 export function witnessExtras(ctx: NodeContext): NodeExtras {
   const { cfg } = ctx;
-  const creds = { user: cfg.replUser, password: cfg.replPassword, caFile: cfg.caCertFile, timeoutMs: 800 };
+  const creds = probeCreds(ctx, 800);
   return sshExtras(ctx, {
     answer: async () => asWitnessAnswer(await probeCurrentPrimary(cfg.nodeName, cfg.members, creds)),
     clientKey: false,
@@ -73,7 +73,7 @@ export class WitnessAgent {
 
   async observe(): Promise<WitnessObservation> {
     const { cfg, paths } = this.ctx;
-    const cp = await probeCurrentPrimary(cfg.nodeName, cfg.members, { user: cfg.replUser, password: cfg.replPassword, caFile: cfg.caCertFile, timeoutMs: cfg.connectTimeoutSecs * 1000 });
+    const cp = await probeCurrentPrimary(cfg.nodeName, cfg.members, probeCreds(this.ctx));
     return {
       hasPgdata: pgdataHasFiles(paths.pgdata),
       inProgress: fs.existsSync(paths.inProgress),
@@ -164,6 +164,7 @@ export class WitnessAgent {
     this.ctx.log.info({ event: 'shutdown', role: 'witness' }, 'stopping: repmgrd, sshd, then postgres (fast shutdown)');
     await this.extras.onStop?.(this.ctx);
     await this.ctx.sup.shutdown(['repmgrd', 'sshd', 'postgres']);
+    await this.ctx.sessions.closeAll();
     this.nap.wake();
   }
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import type { NodeContext } from './node-context';
 import type { NodeExtras } from './node-agent';
-import { writeIfChanged, repmgr, superuserTarget, repmgrTarget } from './node-context';
+import { writeIfChanged, repmgr, superuserTarget, repmgrTarget, probeCreds } from './node-context';
 import { nodeIdOf } from './node-actions';
 import { pgClientConfig, closeClient } from '../adapters/pg-connect';
 import { readLocalReplication, probePeerLsn, REPLICATION_SQL, toReplicationRows, LocalReplication } from '../adapters/replication-probe';
@@ -65,7 +65,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
   const { cfg, log } = ctx;
   const zp = zeroLossPaths(ctx);
   const others = cfg.members.filter((m) => m.name !== cfg.nodeName);
-  const creds = { user: cfg.replUser, password: cfg.replPassword, caFile: cfg.caCertFile, timeoutMs: cfg.connectTimeoutSecs * 1000 };
+  const creds = probeCreds(ctx);
   let started = false;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -160,7 +160,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
     const [peers, wit, proxies] = await Promise.all([
       Promise.all(others.map((m) => probePeer(m, creds))),
       cfg.witness ? probePeer(cfg.witness, creds) : Promise.resolve(null),
-      askProxies(cfg.proxies, { statsUser: cfg.statsUser, statsPassword: cfg.statsPassword, caFile: cfg.caCertFile, timeoutMs: creds.timeoutMs, members: cfg.members }),
+      askProxies(cfg.proxies, { statsUser: cfg.statsUser, statsPassword: cfg.statsPassword, caFile: cfg.caCertFile, timeoutMs: creds.timeoutMs, members: cfg.members, sessions: ctx.sessions }),
     ]);
     return {
       peers,
