@@ -20,6 +20,11 @@ export interface NodePaths {
   pgpass: string;
 }
 
+/** Docker's HEALTHCHECK reads this (images/pgnode/pgnode-health): in a directory only root can write. */
+export function healthFilePath(home: string): string {
+  return path.join(home, 'answer', 'health');
+}
+
 export function nodePaths(home: string, pgdata: string): NodePaths {
   return {
     home,

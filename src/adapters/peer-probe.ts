@@ -61,6 +61,11 @@ export async function probePeer(m: Member, c: ProbeCreds): Promise<PeerProbe> {
   }
 }
 
+/** A probe that only ran out of time (as opposed to a refusal or an error from the server). */
+export function isTimeout(e: Error): boolean {
+  return e.name === 'DeadlineExceeded' || /time(d)? ?out|timeout expired/i.test(e.message);
+}
+
 /** A member as `current-primary` sees it: role, timeline, LSN and which member it streams from. */
 export async function viewMember(m: Member, members: readonly Member[], c: ProbeCreds): Promise<MemberView> {
   try {
@@ -76,6 +81,6 @@ export async function viewMember(m: Member, members: readonly Member[], c: Probe
       streaming: r.receiver_status === 'streaming',
     };
   } catch (e) {
-    return { name: m.name, reachable: false, error: (e as Error).message };
+    return { name: m.name, reachable: false, error: (e as Error).message, timedOut: isTimeout(e as Error) };
   }
 }

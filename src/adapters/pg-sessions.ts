@@ -9,7 +9,9 @@
  *   going in the background, so a slow (loaded) peer is seen again on the next probe instead
  *   of costing a new handshake every time.
  * - A connection that errors or closes is dropped; the next connect waits a backoff with
- *   jitter (200 ms doubling to 5 s), so a dead peer costs no connect storm.
+ *   jitter (200 ms doubling to 5 s), so a dead peer costs no connect storm. A refusal
+ *   (nothing listens, no such name) costs no handshake and is retried after 250 ms: a peer
+ *   that comes back must not look down for seconds to a node deciding its role.
  * - A query still unanswered after `stuckMs` (a frozen or cut-off peer: its address hangs
  *   rather than refuses) destroys the connection; so does a queue that keeps growing.
  * - TCP keepalive is on, so the kernel notices a half-open connection on its own.
@@ -62,6 +64,9 @@ export function reconnectDelayMs(failures: number, random: number): number {
   const base = Math.min(5000, 200 * 2 ** (failures - 1));
   return Math.round(base * (0.5 + random));
 }
+
+/** Failures that cost no handshake (nothing listens, or no such name): retried soon, without growing backoff. */
+const CHEAP_FAILURES = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT'];
 
 export function sessionKey(t: PgTarget, purpose = 'probe'): string {
   return `${purpose}:${t.user}@${t.host}:${t.port}/${t.database}`;
@@ -182,7 +187,7 @@ export class PgSessions {
       },
       (e: Error) => {
         if (s.connecting === p) s.connecting = null;
-        this.failed(s, e.message);
+        this.failed(s, e.message, CHEAP_FAILURES.includes((e as { code?: string }).code ?? ''));
         void closeClient(c, 200);
         throw e;
       },
@@ -192,9 +197,13 @@ export class PgSessions {
     return p;
   }
 
-  private failed(s: Session, why: string): void {
-    s.failures++;
+  private failed(s: Session, why: string, cheap = false): void {
     s.lastError = why;
+    if (cheap) {
+      s.nextAttemptAt = this.o.now() + 250;
+      return;
+    }
+    s.failures++;
     s.nextAttemptAt = this.o.now() + reconnectDelayMs(s.failures, this.o.random());
   }
 

@@ -7,7 +7,7 @@
  */
 
 export type MemberView =
-  | { name: string; reachable: false; error: string }
+  | { name: string; reachable: false; error: string; /** the probe only ran out of time (no refusal, no server error) */ timedOut?: boolean }
   | { name: string; reachable: true; role: 'primary' | 'standby'; timeline: number | null; lsn: string | null; upstream: string | null; streaming: boolean };
 
 export interface CurrentPrimary {

@@ -1,3 +1,5 @@
+import { judgeLocalLoad, STARVED_SHARE } from './local-load';
+
 /**
  * Should a primary fence itself (stop PostgreSQL, so no client can write)?
  * Voters: every data member, every witness and every proxy; this node counts
@@ -35,10 +37,11 @@ export interface FenceInput {
   successorPossible: boolean;
   /** Share (0..1) of the last probe round this node's cgroup spent CPU-throttled; null or absent = unknown. */
   throttledShare?: number | null;
+  /** How late this agent's own timers ran during the probe round (ms); absent = 0. */
+  loopLagMs?: number;
 }
 
-/** A probe round during which the node was throttled at least this share of the time proves nothing about the network. */
-export const STARVED_SHARE = 0.2;
+export { STARVED_SHARE };
 
 export interface FenceDecision {
   fence: boolean;
@@ -66,8 +69,9 @@ export function decideFence(i: FenceInput): FenceDecision {
   if (q.majority) return { fence: false, ...q, rule: 'majority', reason: seen };
   if (!i.successorPossible) return { fence: false, ...q, rule: 'no-successor', reason: `majority lost (${seen}) but no standby has streamed from this primary on its timeline yet, so none can be promoted in its place: not fencing the only copy` };
   if (i.fenceAfterMs <= 0) return { fence: false, ...q, rule: 'fencing-off', reason: `majority lost (${seen}) but fencing is off (PGSWARM_FENCE_AFTER_MS=0)` };
-  if (i.throttledShare != null && i.throttledShare >= STARVED_SHARE) {
-    return { fence: false, ...q, rule: 'starved', reason: `majority lost for ${i.majorityLostForMs} ms (${seen}), but this node's CPU limit throttled it for ${Math.round(i.throttledShare * 100)}% of the probe round: the probes may have failed because this node is starved, not cut off; not fencing on this round (the lost-majority clock keeps running)` };
+  const load = judgeLocalLoad({ loopLagMs: i.loopLagMs ?? 0, throttledShare: i.throttledShare ?? null });
+  if (load.starved) {
+    return { fence: false, ...q, rule: 'starved', reason: `majority lost for ${i.majorityLostForMs} ms (${seen}), but ${load.reason}: the probes may have failed because this node is starved, not cut off; not fencing on this round (the lost-majority clock keeps running)` };
   }
   if (i.majorityLostForMs < i.fenceAfterMs) {
     return { fence: false, ...q, rule: 'grace', reason: `majority lost for ${i.majorityLostForMs} ms (${seen}); fencing after ${i.fenceAfterMs} ms` };

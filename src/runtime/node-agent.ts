@@ -13,6 +13,8 @@ import { probePeer } from '../adapters/peer-probe';
 
 import { Phase, canMove } from '../core/node-phases';
 import { WakeableSleep } from './wakeable-sleep';
+import { HealthFile, nodeHealth } from './health-file';
+import { healthFilePath } from '../adapters/local-state';
 
 /** Extra long-running pieces started once the node runs (sshd, key sync): set by later layers. */
 export interface NodeExtras {
@@ -27,9 +29,11 @@ export class NodeAgent {
   private ctl?: net.Server;
   private stopping = false;
   private readonly nap = new WakeableSleep();
+  private readonly health: HealthFile;
   private crashed = false;
 
   constructor(private readonly ctx: NodeContext, private readonly extras: NodeExtras = {}) {
+    this.health = new HealthFile(healthFilePath(ctx.cfg.home));
     ctx.onPostgresCrash = (code, signal) => {
       if (this.stopping) return;
       this.crashed = true;
@@ -108,6 +112,7 @@ export class NodeAgent {
   async run(): Promise<number> {
     const { ctx } = this;
     await prepareFiles(ctx);
+    this.health.watch(() => nodeHealth(this.phase, ctx.sup.isRunning('postgres')));
     this.ctl = startControlServer(ctx.paths.ctlSocket, ctx.owner, ctx.log, (v, a) => this.handleControl(v, a));
     await this.extras.beforeDecide?.(ctx);
     while (!this.stopping) {
@@ -185,6 +190,8 @@ export class NodeAgent {
     if (this.stopping) return;
     this.stopping = true;
     this.setPhase('stopping');
+    this.health.stop();
+    this.health.set(false, 'stopping');
     this.ctx.log.info({ event: 'shutdown' }, 'stopping: repmgrd, sshd, then postgres (fast shutdown)');
     await this.extras.onStop?.(this.ctx);
     await this.ctx.sup.shutdown(['repmgrd', 'sshd', 'postgres']);

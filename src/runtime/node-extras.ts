@@ -12,7 +12,11 @@ import { syncKeys, KeySyncState, SelfKeys } from './key-sync';
 import type { PgTarget } from '../adapters/pg-connect';
 import { probePeer } from '../adapters/peer-probe';
 import { childProcessRunner } from '../adapters/child-process-runner';
-import { probeCurrentPrimary } from '../adapters/current-primary-probe';
+import { probeCurrentPrimary, answerMemory, AnswerMemory } from '../adapters/current-primary-probe';
+import { loopLag } from '../adapters/loop-lag';
+import { readThrottledMs } from '../adapters/cpu-throttle';
+import { judgeLocalLoad } from '../core/local-load';
+import { throttledShare } from '../core/cpu-throttle';
 import { formatCurrentPrimary, CurrentPrimary } from '../core/current-primary';
 import { renderAnswerRelay } from '../core/answer-relay';
 import { AnswerServer } from './answer-server';
@@ -87,6 +91,31 @@ function startAnswerLoop(ctx: NodeContext, server: AnswerServer, compute: () => 
   };
 }
 
+/**
+ * The answer loop's memory: last good views, and whether a round was starved (this agent's timers
+ * late or its cgroup throttled). A member that only timed out on a starved round keeps its last
+ * good view for a while instead of being called unreachable (core/local-load.ts).
+ */
+export function answerMemoryFor(ctx: NodeContext): AnswerMemory {
+  const lag = loopLag();
+  let throttled = { at: Date.now(), ms: readThrottledMs() };
+  let lastLog = 0;
+  return answerMemory(
+    (since) => {
+      const now = Date.now();
+      const ms = readThrottledMs();
+      const share = throttledShare(throttled.ms, ms, now - Math.min(since, throttled.at));
+      throttled = { at: now, ms };
+      return judgeLocalLoad({ loopLagMs: lag.maxSince(since), throttledShare: share });
+    },
+    (member, reason) => {
+      if (Date.now() - lastLog < 5000) return;
+      lastLog = Date.now();
+      ctx.log.warn({ event: 'answer-starved', member }, `${member}: ${reason}`);
+    },
+  );
+}
+
 async function unlockAccount(ctx: NodeContext): Promise<void> {
   // sshd with UsePAM no refuses accounts whose password field is locked ("!"), even for keys.
   // "*" means no password can ever match, and lets key authentication through.
@@ -133,7 +162,8 @@ export function sshExtras(ctx: NodeContext, opts: SshExtrasOptions = {}): NodeEx
   const { cfg } = ctx;
   const withClientKey = opts.clientKey ?? true;
   const answerCreds = probeCreds(ctx, ANSWER_PROBE_TIMEOUT_MS);
-  const answer = opts.answer ?? (() => probeCurrentPrimary(cfg.nodeName, cfg.members, answerCreds));
+  const memory = answerMemoryFor(ctx);
+  const answer = opts.answer ?? (() => probeCurrentPrimary(cfg.nodeName, cfg.members, answerCreds, memory));
   if (!cfg.verifyKey) {
     ctx.log.warn({ event: 'ssh-disabled' }, 'PGSWARM_VERIFY_KEY not set: sshd, the key registry and proxy enrollment are off');
     return {};

@@ -6,11 +6,13 @@ import { prepareFiles } from './node-files';
 import { stopPostgres } from './postgres-process';
 import { discardPartial } from './node-actions';
 import { initWitness, registerWitness, startWitnessServer, readWitnessMarker } from './witness-actions';
-import { sshExtras } from './node-extras';
+import { sshExtras, answerMemoryFor } from './node-extras';
 import { decideWitness, WitnessDecision, WitnessObservation } from '../core/witness-decide';
 import { asWitnessAnswer } from '../core/witness-answer';
 import { probeCurrentPrimary } from '../adapters/current-primary-probe';
 import { WakeableSleep } from './wakeable-sleep';
+import { HealthFile, nodeHealth } from './health-file';
+import { healthFilePath } from '../adapters/local-state';
 
 /**
  * The witness (PGSWARM_ROLE=witness): a referee without data for the 2+1
@@ -26,8 +28,9 @@ import { WakeableSleep } from './wakeable-sleep';
 export function witnessExtras(ctx: NodeContext): NodeExtras {
   const { cfg } = ctx;
   const creds = probeCreds(ctx, 800);
+  const memory = answerMemoryFor(ctx);
   return sshExtras(ctx, {
-    answer: async () => asWitnessAnswer(await probeCurrentPrimary(cfg.nodeName, cfg.members, creds)),
+    answer: async () => asWitnessAnswer(await probeCurrentPrimary(cfg.nodeName, cfg.members, creds, memory)),
     clientKey: false,
     applySchema: false,
   });
@@ -48,8 +51,10 @@ export class WitnessAgent {
   private stopping = false;
   private crashed = false;
   private readonly nap = new WakeableSleep();
+  private readonly health: HealthFile;
 
   constructor(private readonly ctx: NodeContext, private readonly extras: NodeExtras = witnessExtras(ctx)) {
+    this.health = new HealthFile(healthFilePath(ctx.cfg.home));
     ctx.onPostgresCrash = (code, signal) => {
       if (this.stopping) return;
       this.crashed = true;
@@ -102,6 +107,7 @@ export class WitnessAgent {
   async run(): Promise<number> {
     const { ctx } = this;
     await prepareFiles(ctx);
+    this.health.watch(() => nodeHealth(this.phase, ctx.sup.isRunning('postgres')));
     await this.extras.beforeDecide?.(ctx);
     while (!this.stopping) {
       this.crashed = false;
@@ -161,6 +167,8 @@ export class WitnessAgent {
     if (this.stopping) return;
     this.stopping = true;
     this.setPhase('stopping');
+    this.health.stop();
+    this.health.set(false, 'stopping');
     this.ctx.log.info({ event: 'shutdown', role: 'witness' }, 'stopping: repmgrd, sshd, then postgres (fast shutdown)');
     await this.extras.onStop?.(this.ctx);
     await this.ctx.sup.shutdown(['repmgrd', 'sshd', 'postgres']);

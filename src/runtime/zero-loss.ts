@@ -14,6 +14,7 @@ import { recordStandbyTick, parseHistory, StandbyHistory } from '../core/standby
 import { decideFence, quorum } from '../core/fencing';
 import { throttledShare } from '../core/cpu-throttle';
 import { readThrottledMs } from '../adapters/cpu-throttle';
+import { loopLag } from '../adapters/loop-lag';
 import type { Member } from '../core/node-config';
 
 /**
@@ -61,6 +62,18 @@ export function majorityClock(i: { majority: boolean; since: number | null; seen
   return { since: null, seen: false };
 }
 
+/**
+ * The standby history on disk may lag its timestamps by this much (the guard allows 15 s,
+ * PGSWARM_PROMOTE_FRESH_MS); anything else in it is written the moment it changes. Before, it was
+ * rewritten on every 500 ms tick.
+ */
+export const HISTORY_REFRESH_MS = 3000;
+
+/** The history without its clocks (a timestamp only as "set or not"): a change here is written at once. */
+export function historyShape(h: StandbyHistory): string {
+  return JSON.stringify({ ...h, streamingAt: h.streamingAt !== null, syncAt: h.syncAt !== null, observedAt: h.observedAt !== null, receivedLsn: null });
+}
+
 export function zeroLossExtras(ctx: NodeContext): NodeExtras {
   const { cfg, log } = ctx;
   const zp = zeroLossPaths(ctx);
@@ -87,6 +100,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
   let streamedOnTl = readStreamedOn();
   // standby side
   let history: StandbyHistory | null = null;
+  let historyWritten = { shape: '', at: 0 };
   let lastFollowAt = 0;
   let lastFollowCheck = 0;
   let following = false;
@@ -205,6 +219,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
     try {
       const started = Date.now();
       const throttledBefore = readThrottledMs();
+      const lag = loopLag();
       const r = await reachability();
       const now = Date.now();
       const starved = throttledShare(throttledBefore, readThrottledMs(), now - started);
@@ -216,7 +231,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
       if (!l || !ctx.sup.isRunning('postgres')) return;
       ({ since: majorityLostSince, seen: majoritySeen } = majorityClock({ majority: q.majority, since: majorityLostSince, seen: majoritySeen, primarySince, now }));
       const newer = r.peers.find((p) => p.reachable && !p.inRecovery && p.timeline > l.timeline);
-      const d = decideFence({ ...r.counts, majorityLostForMs: majorityLostSince === null ? 0 : now - majorityLostSince, fenceAfterMs: cfg.fenceAfterMs, newerPrimary: newer ? newer.name : null, successorPossible: streamedOnTl >= l.timeline, throttledShare: starved });
+      const d = decideFence({ ...r.counts, majorityLostForMs: majorityLostSince === null ? 0 : now - majorityLostSince, fenceAfterMs: cfg.fenceAfterMs, newerPrimary: newer ? newer.name : null, successorPossible: streamedOnTl >= l.timeline, throttledShare: starved, loopLagMs: lag.maxSince(started) });
       // Once per lost-majority episode (the clock only runs once armed: start grace and successor rules).
       if (d.rule === 'grace' && majorityLostSince !== null && now - majorityLostSince < cfg.syncIntervalMs * 2) log.warn({ event: 'majority-lost', reachable: d.reachable, total: d.total, need: d.need }, d.reason);
       if (d.rule === 'starved' && now - lastStarvedLog > 5000) {
@@ -307,7 +322,11 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
     const view = await primaryView(l);
     const up = memberAt(l.senderHost, l.senderPort);
     history = recordStandbyTick(history, { node: cfg.nodeName, now, streaming: l.receiverStatus === 'streaming', receivedLsn: l.receivedLsn, upstream: up?.name ?? null, primaryView: view });
-    writeIfChanged(zp.history, JSON.stringify(history) + '\n', 0o600, ctx.owner);
+    const shape = historyShape(history);
+    if (shape !== historyWritten.shape || now - historyWritten.at >= HISTORY_REFRESH_MS) {
+      writeIfChanged(zp.history, JSON.stringify(history) + '\n', 0o600, ctx.owner);
+      historyWritten = { shape, at: now };
+    }
     const want = standbySyncNames(cfg.syncMode, others.map((m) => m.name));
     if (l.synchronousStandbyNames !== want && !(lastApplied && lastApplied.names === want && now - lastApplied.at < 3000)) {
       await c.query(`ALTER SYSTEM SET synchronous_standby_names = ${lit(want)}`);
