@@ -15,6 +15,9 @@
  * cpuacct), long-lived host processes outside containers (dockerd,
  * containerd, shims), and the remainder. The last stdout line is one JSON
  * object; progress goes to stderr. The stack is left running (see --help).
+ * A stack that is not healthy and routing within --timeout is measured all
+ * the same, flagged "ready": false (exit 2): on a machine the control plane
+ * saturates, that is the finding.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -209,7 +212,13 @@ async function main(): Promise<number> {
   } else if ((await docker.stackServices(stack)).length === 0) {
     throw new Error(`--no-deploy: stack ${stack} is not deployed (run without --no-deploy, or pass --stack)`);
   }
-  const services = await waitReady(stack, dir, args.timeout * 1000);
+  // A stack that never gets ready is measured all the same (that is a result too): flagged ready=false, exit 2.
+  let readyError: string | null = null;
+  const services = await waitReady(stack, dir, args.timeout * 1000).catch(async (e) => {
+    readyError = (e as Error).message;
+    log(`NOT READY, measuring anyway: ${readyError}`);
+    return stackServices(stack);
+  });
   if (args.settle > 0) {
     log(`settling for ${args.settle} s`);
     await sleep(args.settle * 1000);
@@ -303,6 +312,8 @@ async function main(): Promise<number> {
     window_s: round1(windowS),
     settle_s: args.settle,
     deployed_by_bench: args.deploy,
+    ready: readyError === null,
+    ready_error: readyError,
     cpu_busy_pct: share.busy_pct,
     cpu_user_pct: share.user_pct,
     cpu_system_pct: share.system_pct,
@@ -335,7 +346,7 @@ async function main(): Promise<number> {
     if (code !== 0) log(`pgswarm down failed (exit ${code})`);
   }
   process.stdout.write(`${JSON.stringify(result)}\n`);
-  return 0;
+  return readyError === null ? 0 : 2;
 }
 
 main().then(
