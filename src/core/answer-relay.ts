@@ -9,7 +9,9 @@
  *   One long-lived SSH session per proxy and node replaces an exec per ask.
  * - Anything else the caller sends is ignored: it prints one answer and exits 0 (a primary),
  *   3 (none) — the one-shot contract of `current-primary`.
- * - No agent, or no answer within 5 s: a well-formed "none" answer, exit 3.
+ * - One-shot with no agent, or no answer within 5 s: a well-formed "none" answer, exit 3.
+ *   A stream prints only what the agent sends and always ends with exit 1 (no agent, agent
+ *   gone, ten silent seconds): the proxy counts it as an error and reconnects.
  * The answer is read from the socket once per print, so its exit code always matches it.
  */
 export const FOLLOW_REQUEST = 'current-primary --follow';
@@ -37,18 +39,21 @@ $| = 1;
 $SIG{PIPE} = sub { exit 0 };
 my $follow = defined $ENV{SSH_ORIGINAL_COMMAND} && $ENV{SSH_ORIGINAL_COMMAND} eq '${FOLLOW_REQUEST}';
 sub none { print "PRIMARY: none\\n", $_[0], "\\n"; exit 3; }
-my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => '${socketPath}') or none('${noAgent}');
+my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => '${socketPath}');
 if ($follow) {
-  # The agent writes a line about every second; ten silent seconds end the session.
-  $SIG{ALRM} = sub { exit 0 };
+  # A stream says nothing it does not get from the agent, and always ends with exit 1
+  # (the proxy reconnects); the agent writes a line about every second.
+  exit 1 unless $s;
+  $SIG{ALRM} = sub { exit 1 };
   while (1) {
     alarm 10;
     my $l = <$s>;
     last unless defined $l;
     print $l;
   }
-  exit 0;
+  exit 1;
 }
+none('${noAgent}') unless $s;
 $SIG{ALRM} = sub { none('${slow}') };
 alarm 5;
 while (my $l = <$s>) {

@@ -49,12 +49,20 @@ t.test('no agent: a well-formed none, exit 3', async (t) => {
   t.match(p!.reason, /does not answer/);
 });
 
+t.test('no agent while streaming: nothing on stdout, exit 1 (the proxy reconnects)', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-'));
+  const { relay } = relayIn(dir);
+  const r = spawnSync('/usr/bin/perl', [relay], { encoding: 'utf8', env: { SSH_ORIGINAL_COMMAND: FOLLOW_REQUEST }, timeout: 10000 });
+  t.equal(r.status, 1);
+  t.equal(r.stdout, '');
+});
+
 t.test('one-shot and streaming answers from the agent', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-'));
   const { sock, relay } = relayIn(dir);
   const server = new AnswerServer(sock, log);
   await server.start();
-  t.teardown(() => server.close());
+  t.teardown(() => server.close().catch(() => undefined));
   t.equal(fs.statSync(path.dirname(sock)).mode & 0o777, 0o755, 'the socket directory is writable by its owner only');
 
   // Before the first round: the relay waits, then says none after 5 s; we publish before that.
@@ -85,8 +93,9 @@ t.test('one-shot and streaming answers from the agent', async (t) => {
   server.publish(withPrimary);
   t.ok(await waitFor(/HEARTBEAT\nPRIMARY: n1\n\{.*\}\n$/), 'a changed answer is sent whole');
   t.equal(server.connected, 1);
-  child.kill();
-  await new Promise((r) => child.once('exit', r));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  await server.close();
+  t.equal(await exited, 1, 'the agent going away ends the stream with exit 1');
   for (let i = 0; i < 40 && server.connected > 0; i++) await new Promise((r) => setTimeout(r, 50));
   t.equal(server.connected, 0, 'a closed relay is forgotten');
 });
