@@ -205,7 +205,8 @@ class Watch {
             finish({ result: null, delivered: true, legacy: true }); // a one-shot node: keep the connection, ask again later
             return;
           }
-          drop({ kind: 'error', detail: `stream ended${exitCode !== null ? ` (exit ${exitCode})` : ''}` });
+          const mismatch = answers === 1 && heartbeats === 0 && a && exitCode !== null ? `, exit code does not match the answer (primary=${a.primary ?? 'none'})` : '';
+          drop({ kind: 'error', detail: `stream ended (exit ${exitCode ?? 'unknown'}, after ${answers} answer(s) and ${heartbeats} heartbeat(s)${mismatch})` });
         });
       });
     });
