@@ -35,6 +35,15 @@ export function waitPort(port: number, ms: number): Promise<void> {
   });
 }
 
+export function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port, timeout: 1000 });
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+    s.once('timeout', () => { s.destroy(); resolve(false); });
+  });
+}
+
 /** A root-owned 0755 scratch directory under TEST_BASE (sshd's StrictModes needs root-owned parents). */
 export async function makeRootDir(prefix: string): Promise<string> {
   await fsp.mkdir(TEST_BASE, { recursive: true, mode: 0o755 });

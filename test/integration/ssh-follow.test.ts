@@ -15,7 +15,7 @@ import { parseKnownHosts, KnownHostEntry } from '../../src/core/host-verifier';
 import { SshFollower, FOLLOW_COMMAND } from '../../src/adapters/ssh-follow';
 import type { AskResult } from '../../src/core/node-answer';
 import type { Member } from '../../src/core/node-config';
-import { makeRootDir, startSshd, unlockPostgresForKeys, knownHostLine, sh } from '../helpers/loopback-sshd';
+import { makeRootDir, startSshd, unlockPostgresForKeys, knownHostLine, sh, portOpen } from '../helpers/loopback-sshd';
 
 const SSH_PORT = 15661;
 const HEARTBEAT_TIMEOUT_MS = 1200;
@@ -51,7 +51,8 @@ const isOk = (primary: string | null) => (r: AskResult) => r.kind === 'ok' && r.
 
 // The node side: the answer of node "n2", then per mode (re-read every 200 ms):
 // stream = a HEARTBEAT, or a new ANSWER when ctl/primary changed; silent = nothing (bounded);
-// garbage = a line off the protocol; exit = end the session; oneshot = one answer, exit 0/3 (an old node).
+// garbage = a line off the protocol; exit = end the session (exit 1); oneshot = from the next session on,
+// one answer and exit 0/3 (an old node; a streaming session ends with exit 1 when it sees it).
 const SCRIPT = `#!/bin/sh
 d=__DIR__
 echo "$SSH_ORIGINAL_COMMAND" >> $d/log/sessions
@@ -71,7 +72,7 @@ while [ $i -lt 300 ]; do
   case $mode in
     silent) ;;
     garbage) echo "this is not the protocol" || exit 0 ;;
-    exit) exit 0 ;;
+    exit|oneshot) exit 1 ;;
     *) read -r new < $d/primary
        if [ "$new" != "$cur" ]; then cur=$new; answer "$cur" || exit 0; else echo HEARTBEAT || exit 0; fi ;;
   esac
@@ -80,7 +81,11 @@ done
 
 const member: Member = { name: 'n2', host: '127.0.0.1', port: 5432, sshPort: SSH_PORT };
 
+// A failing step ends only its own subtest (every wait is bounded); whatever happens, our sshd dies with us.
+process.on('exit', () => { if (sshd && sshd.exitCode === null) sshd.kill('SIGKILL'); });
+
 t.before(async () => {
+  if (await portOpen(SSH_PORT)) throw new Error(`port ${SSH_PORT} is already taken (a leftover sshd?)`);
   await unlockPostgresForKeys();
   const pgUid = Number((await sh('id', ['-u', 'postgres'])).stdout.trim());
   const pgGid = Number((await sh('id', ['-g', 'postgres'])).stdout.trim());
@@ -111,7 +116,7 @@ t.teardown(async () => {
 
 let unwatch: (() => void) | undefined;
 
-t.test('streams: the first answer, then heartbeats as ok pushes, on one session', { bail: true }, async (t) => {
+t.test('streams: the first answer, then heartbeats as ok pushes, on one session', async (t) => {
   let knownReads = 0;
   follower = new SshFollower({
     user: 'postgres', privateKey: readFileSync(clientKey.privateKeyPath), knownHosts: () => { knownReads++; return known; },
@@ -129,7 +134,7 @@ t.test('streams: the first answer, then heartbeats as ok pushes, on one session'
   t.equal(knownReads, 1, 'known_hosts read once per connect');
 });
 
-t.test('an answer change is pushed at once, mid-stream', { bail: true }, async (t) => {
+t.test('an answer change is pushed at once, mid-stream', async (t) => {
   const from = pushes.length;
   const changedAt = Date.now();
   setPrimary('none');
@@ -140,7 +145,7 @@ t.test('an answer change is pushed at once, mid-stream', { bail: true }, async (
   t.equal(sessions().length, 1, 'still the same session');
 });
 
-t.test('silence: timeout after heartbeatTimeoutMs, then a reconnect that gets answers again', { bail: true }, async (t) => {
+t.test('silence: timeout after heartbeatTimeoutMs, then a reconnect that gets answers again', async (t) => {
   const from = pushes.length;
   const silentAt = Date.now();
   setMode('silent');
@@ -159,7 +164,7 @@ t.test('silence: timeout after heartbeatTimeoutMs, then a reconnect that gets an
   t.equal(since.filter((p) => p.r.kind === 'timeout').length <= 1, true, 'at most the timeout of the silent session in flight');
 });
 
-t.test('garbage: reported with its reason, session dropped and reopened', { bail: true }, async (t) => {
+t.test('garbage: reported with its reason, session dropped and reopened', async (t) => {
   const before = sessions().length;
   const from = pushes.length;
   setMode('garbage');
@@ -174,12 +179,12 @@ t.test('garbage: reported with its reason, session dropped and reopened', { bail
   t.ok(pushes.slice(from2).every((p) => p.r.kind === 'ok') && pushes.length > from2, 'only ok pushes once the node behaves');
 });
 
-t.test('a node too old to stream (one answer, exit 0) is asked again on the same connection, without errors', { bail: true }, async (t) => {
+t.test('a node too old to stream (one answer, exit 0) is asked again on the same connection, without errors', async (t) => {
   // the streaming script ends (a one-time 'error'), then every new session is one-shot
-  setMode('exit');
-  await sleep(400);
+  const sw = pushes.length;
   setMode('oneshot');
-  await waitPush('an answer after the switch', pushes.length, isOk('n1'), 5000);
+  const ended = await waitPush('the streaming session to end', sw, (r) => r.kind === 'error', 5000);
+  await waitPush('an answer after the switch', pushes.indexOf(ended) + 1, isOk('n1'), 5000);
   const accepted = () => (readFileSync(path.join(dir, 'logs', 'sshd.log'), 'utf8').match(/Accepted publickey/g) ?? []).length;
   const from = pushes.length;
   const before = sessions().length;
@@ -187,19 +192,21 @@ t.test('a node too old to stream (one answer, exit 0) is asked again on the same
   await sleep(2000);
   const since = pushes.slice(from);
   t.ok(since.filter((p) => p.r.kind === 'ok').length >= 3, `${since.filter((p) => p.r.kind === 'ok').length} answers from one-shot runs`);
-  t.ok(sessions().length - before >= 3, 'one run per legacy poll');
+  t.ok(sessions().length - before >= 3, `one run per legacy poll (${sessions().length - before} runs in 2 s, poll 300 ms)`);
   t.equal(accepted(), logins, 'all on the same SSH connection (no new login)');
   t.same(since.filter((p) => p.r.kind !== 'ok').map((p) => p.r.kind), [], 'no error between one-shot answers');
-  setMode('stream');
-  await sleep(500);
+  const back = pushes.length;
+  setMode('stream'); // one-shot sessions end by themselves: the next one streams
+  await sleep(1500);
+  t.ok(pushes.slice(back).filter((p) => p.r.kind === 'ok').length >= 3 && sessions().length - before >= 1, 'streaming again');
 });
 
-t.test('a host key not in known_hosts is refused (known_hosts is read again on every reconnect)', { bail: true }, async (t) => {
+t.test('a host key not in known_hosts is refused (known_hosts is read again on every reconnect)', async (t) => {
   known = parseKnownHosts(knownHostLine(SSH_PORT, rogueKey.publicKeyLine)); // the registry now says: another key
   const from = pushes.length;
   setMode('exit'); // the node ends the session: the follower reports it and reconnects
   const err = await waitPush('end of stream', from, (r) => r.kind === 'error', 3000);
-  t.match((err.r as { detail: string }).detail, /stream ended|closed/);
+  t.match((err.r as { detail: string }).detail, /stream ended \(exit 1/);
   const rej = await waitPush('host key rejected', from, (r) => r.kind === 'host-key-rejected', 5000);
   t.match((rej.r as { detail: string }).detail, new RegExp(hostKey.fingerprint.replace(/[+/]/g, '.')), 'names the presented key');
   const sessionsBefore = sessions().length;
