@@ -2,15 +2,16 @@
 /**
  * pgproxy: PgBouncer plus the agent that keeps it pointed at the primary.
  * Thin: parse the configuration (every error listed, exit 2), enroll (hook),
- * build the SSH asker, run the agent, forward SIGTERM/SIGINT.
+ * build the SSH follower (one streaming session per node), run the agent,
+ * forward SIGTERM/SIGINT.
  */
 import { enrollProxyIdentity } from '../adapters/proxy-enroll';
 import fs from 'node:fs';
 import { configPathFromArgv, describeSettings } from '../core/settings';
 import { parseProxyConfig, PROXY_SETTINGS, ProxyConfig } from '../core/proxy-config';
 import { createLogger, Logger } from '../core/log';
-import { ProxyAgent, AskNode } from '../runtime/proxy-agent';
-import { SshAsker } from '../adapters/ssh-ask';
+import { ProxyAgent } from '../runtime/proxy-agent';
+import { SshFollower } from '../adapters/ssh-follow';
 import type { KnownHostEntry } from '../core/host-verifier';
 
 /**
@@ -48,20 +49,29 @@ export async function main(argv = process.argv.slice(2), env = process.env, enro
   const c = parsed.config;
   const log = createLogger('pgproxy', { level: c.logLevel });
   log.info({ event: 'start', proxy: c.proxyName, members: c.members.map((m) => m.name), pollIntervalMs: c.pollIntervalMs }, 'pgproxy starting');
-  let askNode: AskNode;
-  let asker: SshAsker | undefined;
+  let follower: SshFollower;
+  // Nodes send a heartbeat every second: a node silent this long is dropped and reconnected.
+  const heartbeatTimeoutMs = followTimeoutMs(c);
   try {
     const id = await enroll(c, log);
-    asker = new SshAsker({ user: c.sshUser, privateKey: id.privateKey, knownHosts: id.knownHosts, timeoutMs: c.sshTimeoutMs });
-    askNode = (m) => asker!.ask(m);
+    follower = new SshFollower({
+      user: c.sshUser, privateKey: id.privateKey, knownHosts: id.knownHosts,
+      connectTimeoutMs: c.sshTimeoutMs, heartbeatTimeoutMs, legacyPollMs: c.pollIntervalMs, logger: log,
+    });
   } catch (e) {
     log.fatal({ event: 'enroll-failed', err: (e as Error).message }, `cannot enroll: ${(e as Error).message}`);
     return 1;
   }
-  const agent = new ProxyAgent({ config: c, askNode, logger: log });
+  const agent = new ProxyAgent({
+    config: c, logger: log,
+    watchNode: (m, push) => follower.watch(m, push),
+    // The follower's watchdog decides silence (it does not blame a node for our own starvation,
+    // up to 3× its deadline); the agent's staleness is only the backstop beyond that.
+    staleMs: 3 * heartbeatTimeoutMs + c.pollIntervalMs,
+  });
   let stopping: Promise<void> | undefined;
   const stop = (sig: NodeJS.Signals) => {
-    stopping ??= agent.stop(sig).then(() => asker?.close());
+    stopping ??= agent.stop(sig).then(() => follower.close());
     return stopping;
   };
   const done = new Promise<number>((resolve) => {
@@ -70,6 +80,11 @@ export async function main(argv = process.argv.slice(2), env = process.env, enro
   });
   await agent.start();
   return done;
+}
+
+/** How long a node's stream may be silent (heartbeats come every second): the SSH timeout + 1 s, at least 2.5 s. */
+export function followTimeoutMs(c: Pick<ProxyConfig, 'sshTimeoutMs'>): number {
+  return Math.max(2500, c.sshTimeoutMs + 1000);
 }
 
 if (require.main === module) {

@@ -14,6 +14,8 @@ export interface ProxyConfig {
   listenPort: number;
   databases: string[];
   home: string;
+  /** Root-owned directory (0755) of the health file the container's health check reads. */
+  healthDir: string;
   pgbouncerBin: string;
   /** OS user PgBouncer runs as when the agent runs as root (PgBouncer refuses root). */
   runUser: string;
@@ -56,6 +58,7 @@ export const PROXY_SETTINGS: readonly SettingSpec[] = [
   { name: 'PGSWARM_PROXY_PORT', kind: 'port', default: '6432', help: 'client port; the admin console (database "pgbouncer") is on the same port for the stats user, and on a unix socket in PGSWARM_PROXY_HOME for the agent' },
   { name: 'PGSWARM_PROXY_DATABASES', kind: 'list', default: '*', help: 'databases routed to the primary; * = all' },
   { name: 'PGSWARM_PROXY_HOME', kind: 'path', default: '/var/lib/pgswarm-proxy', help: 'the proxy\'s volume: keys, rendered pgbouncer.ini, state file' },
+  { name: 'PGSWARM_PROXY_HEALTH_DIR', kind: 'path', default: '/run/pgswarm-proxy', help: 'root-owned directory (0755, outside PGSWARM_PROXY_HOME, which PgBouncer\'s user owns) where the agent keeps the one-line `health` file read by the health check (images/pgproxy/pgproxy-health)' },
   { name: 'PGSWARM_PGBOUNCER_BIN', kind: 'path', default: '/usr/sbin/pgbouncer', help: 'PgBouncer binary' },
   { name: 'PGSWARM_PROXY_RUN_USER', kind: 'string', default: 'postgres', help: 'OS user PgBouncer runs as when the agent runs as root' },
   { name: 'PGSWARM_CA_CERT_FILE', kind: 'path', required: true, help: 'cluster CA certificate: verifies the servers (verify-full)' },
@@ -68,8 +71,8 @@ export const PROXY_SETTINGS: readonly SettingSpec[] = [
   { name: 'PGSWARM_STATS_PASSWORD', kind: 'secret', required: true, help: 'password of the stats user' },
   { name: 'PGSWARM_PROXY_ADMIN_USER', kind: 'string', default: 'pgswarm_proxy_admin', check: userCheck, help: 'the agent\'s own admin console user (the only admin)' },
   { name: 'PGSWARM_PROXY_ADMIN_PASSWORD', kind: 'secret', help: 'password of the admin user [default: random, made at start, never stored in clear]' },
-  { name: 'PGSWARM_POLL_INTERVAL_MS', kind: 'duration-ms', default: '500', help: 'how often every node is asked current-primary' },
-  { name: 'PGSWARM_SSH_TIMEOUT_MS', kind: 'duration-ms', default: '2500', help: 'timeout of one SSH connect or one current-primary call' },
+  { name: 'PGSWARM_POLL_INTERVAL_MS', kind: 'duration-ms', default: '500', help: 'how often the agent reconciles PgBouncer with the vote (no I/O when nothing changed); nodes are not polled: each streams its answers over one SSH session (only a node too old to stream is asked again every PGSWARM_POLL_INTERVAL_MS)' },
+  { name: 'PGSWARM_SSH_TIMEOUT_MS', kind: 'duration-ms', default: '2500', help: 'timeout of one SSH connect; a node stream silent for this + 1000 ms (heartbeats come every second) is dropped and reconnected' },
   { name: 'PGSWARM_SSH_USER', kind: 'string', default: 'postgres', help: 'account on the nodes that holds the proxy\'s restricted key' },
   { name: 'PGSWARM_QUERY_WAIT_TIMEOUT_SECS', kind: 'int', default: '30', help: 'longest a client waits while there is no primary (PgBouncer query_wait_timeout); then a clear error' },
   { name: 'PGSWARM_PROXY_POOL_MODE', kind: 'string', default: 'transaction', oneOf: ['session', 'transaction'], help: 'PgBouncer pool_mode' },
@@ -124,6 +127,7 @@ export function parseProxyConfig(src: Sources): { config?: ProxyConfig; errors: 
       listenPort: v.PGSWARM_PROXY_PORT as number,
       databases: v.PGSWARM_PROXY_DATABASES as string[],
       home: v.PGSWARM_PROXY_HOME as string,
+      healthDir: v.PGSWARM_PROXY_HEALTH_DIR as string,
       pgbouncerBin: v.PGSWARM_PGBOUNCER_BIN as string,
       runUser: v.PGSWARM_PROXY_RUN_USER as string,
       caCertFile: v.PGSWARM_CA_CERT_FILE as string,

@@ -1,15 +1,22 @@
 /**
- * The pgproxy agent: supervises PgBouncer, asks every node who is primary on
- * a short interval, votes (core/vote.ts) and makes PgBouncer follow the vote:
+ * The pgproxy agent: supervises PgBouncer, learns from every node who is
+ * primary, votes (core/vote.ts) and makes PgBouncer follow the vote:
  *   primary known  → rewrite [databases] if it changed, RELOAD, RESUME;
  *   no primary     → PAUSE (clients wait, bounded by query_wait_timeout), and
  *                    route to an empty socket directory so that even a lost
  *                    pause can never reach a wrong server.
- * Each node is asked by its own loop, so a node that hangs (a dead container
- * does not refuse connections) never delays the answers of the others; the
- * vote runs whenever an answer changes and on every tick, over answers no
- * older than `staleMs` (older ones count as timeouts).
- * Every change of answer or decision is logged with its reason.
+ * Two ways to learn the answers:
+ *   watchNode (production): each node streams its answers (adapters/ssh-follow.ts);
+ *     every push is handled at once, so a promotion is routed as soon as the
+ *     node says it, with no polling loop at all;
+ *   askNode (tests, bench): each node is asked by its own loop every poll
+ *     interval, so a node that hangs never delays the answers of the others.
+ * The vote runs whenever an answer changes and on every tick, over answers no
+ * older than `staleMs` (older ones count as timeouts). The tick only
+ * reconciles: when nothing changed it does no I/O (no file write, no admin
+ * console command; DNS is re-checked at most every RESOLVE_EVERY_MS).
+ * The state file and the one-line health file are written only when their
+ * content changes. Every change of answer or decision is logged with its reason.
  */
 import fs from 'node:fs';
 import { promises as dns } from 'node:dns';
@@ -25,16 +32,22 @@ import { witnessDisagreements, describeDisagreements } from '../core/witness-che
 import { renderAuthFile, renderPgbouncerIni, PgbouncerIniInput } from '../core/render-pgbouncer';
 import { scramVerifier } from '../core/scram';
 import type { Bouncer } from '../ports/bouncer';
-import { BouncerAdmin } from '../adapters/bouncer-admin';
+import { BouncerAdmin, BouncerAdminOptions } from '../adapters/bouncer-admin';
 import { Supervisor } from './supervisor';
 import { lookupUser } from '../adapters/os-users';
 import { ensureCertificate } from '../adapters/tls-issuer';
+import { proxyHealth, healthLine, HEALTH_FILE } from '../core/proxy-health';
 
 export type AskNode = (m: Member) => Promise<AskResult>;
+/** Follows one node: calls push with every answer (or failure) until the returned function is called. */
+export type WatchNode = (m: Member, push: (r: AskResult) => void) => () => void;
 
+/** Written only when its content changes (`changedAt` moves only then). */
 export interface ProxyState {
   pid: number;
-  updatedAt: number;
+  /** When the content below last changed (ms since the epoch). */
+  changedAt: number;
+  running: boolean;
   primary: string | null;
   route: { host: string; port: number } | null;
   paused: boolean | null;
@@ -47,18 +60,27 @@ export interface ProxyState {
 
 export interface ProxyAgentOptions {
   config: ProxyConfig;
-  askNode: AskNode;
+  /** Polling: ask each node every poll interval (one of askNode / watchNode is required). */
+  askNode?: AskNode;
+  /** Streaming: each node pushes its answers; no per-node polling loop runs. Takes precedence over askNode. */
+  watchNode?: WatchNode;
   logger: Logger;
   /** Answers older than this count as timeouts [default: sshTimeoutMs + 2 × poll interval]. */
   staleMs?: number;
   /** How long the first round may take before PgBouncer starts anyway [default: sshTimeoutMs + 500]. */
   firstRoundMs?: number;
+  /** Test seam: wraps the admin console client (e.g. to count commands) [default: BouncerAdmin]. */
+  bouncer?: (o: BouncerAdminOptions) => Bouncer;
 }
 
 export const STATE_FILE = 'state.json';
+/** How often an unchanged route's host name is resolved again (Swarm may give a restarted task a new address). */
+export const RESOLVE_EVERY_MS = 10_000;
 
-export function proxyPaths(home: string) {
+export function proxyPaths(home: string, healthDir = path.join(home, 'health.d')) {
   return {
+    healthDir,
+    health: path.join(healthDir, HEALTH_FILE),
     ini: path.join(home, 'pgbouncer.ini'),
     authFile: path.join(home, 'userlist.txt'),
     socketDir: path.join(home, 'run'),
@@ -96,12 +118,18 @@ export class ProxyAgent {
   private iniInput!: Omit<PgbouncerIniInput, 'route'>;
   private ids: { uid: number; gid: number } | undefined;
   private lastState = '';
+  private lastHealth = '';
   private witnessDisagreement = '';
+  private unwatch: (() => void)[] = [];
+  /** A kick caused by a changed answer or decision (not a plain tick): re-resolve the route's address. */
+  private changed = true;
+  private lastResolveAt = 0;
 
   constructor(private readonly o: ProxyAgentOptions) {
+    if (!o.askNode && !o.watchNode) throw new Error('ProxyAgent needs askNode or watchNode');
     this.c = o.config;
     this.log = o.logger;
-    this.paths = proxyPaths(o.config.home);
+    this.paths = proxyPaths(o.config.home, o.config.healthDir);
     this.sup = new Supervisor(o.logger);
   }
 
@@ -117,8 +145,11 @@ export class ProxyAgent {
   /** Prepares files, runs a first round, starts PgBouncer and the loops. */
   async start(): Promise<void> {
     this.running = true;
+    this.prepareHealthDir();
     await this.prepareFiles();
-    for (const m of this.voters) this.loops.push(this.memberLoop(m));
+    const watch = this.o.watchNode;
+    if (watch) for (const m of this.voters) this.unwatch.push(watch(m, (r) => this.onResult(m, r)));
+    else for (const m of this.voters) this.loops.push(this.memberLoop(m));
     // first round: give every node one chance so PgBouncer starts with a route if there is one
     const deadline = Date.now() + (this.o.firstRoundMs ?? this.c.sshTimeoutMs + 500);
     while (Date.now() < deadline && this.seen.size < this.voters.length) await sleep(25);
@@ -133,6 +164,7 @@ export class ProxyAgent {
     if (!this.running) return;
     this.running = false;
     if (this.tickTimer) clearInterval(this.tickTimer);
+    for (const u of this.unwatch.splice(0)) u();
     this.log.info({ event: 'proxy-stop', signal }, `stopping (${signal})`);
     if (signal === 'SIGINT') this.sup.signal('pgbouncer', 'SIGINT');
     await this.sup.shutdown(['pgbouncer']);
@@ -195,14 +227,32 @@ export class ProxyAgent {
       serverLoginRetrySecs: 1,
       logConnections: false,
     };
-    this.bouncer = new BouncerAdmin({ host: this.paths.socketDir, port: this.c.listenPort, user: this.c.adminUser, password: adminPassword, timeoutMs: 2000 });
+    this.bouncer = (this.o.bouncer ?? ((x) => new BouncerAdmin(x)))({ host: this.paths.socketDir, port: this.c.listenPort, user: this.c.adminUser, password: adminPassword, timeoutMs: 2000 });
   }
 
   private writeOwned(file: string, content: string): void {
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, content, { mode: 0o600 });
-    if (this.ids) fs.chownSync(tmp, this.ids.uid, this.ids.gid);
-    fs.renameSync(tmp, file);
+    writeExclusive(file, content, 0o600, this.ids);
+  }
+
+  /**
+   * The health file's directory: root-owned 0755 when the agent runs as root, so PgBouncer's user
+   * (which owns PGSWARM_PROXY_HOME) can neither replace the file nor the directory.
+   */
+  private prepareHealthDir(): void {
+    const d = this.paths.healthDir;
+    fs.mkdirSync(d, { recursive: true, mode: 0o755 });
+    const st = fs.lstatSync(d);
+    if (!st.isDirectory()) throw new Error(`${d}: not a directory`);
+    const uid = process.getuid?.();
+    if (uid !== undefined && st.uid !== uid) fs.chownSync(d, uid, process.getgid?.() ?? 0);
+    fs.chmodSync(d, 0o755);
+    const parent = fs.statSync(path.dirname(d));
+    if (uid === 0 && (parent.uid !== 0 || (parent.mode & 0o022) !== 0)) {
+      this.log.warn({ event: 'health-dir-parent', dir: d }, `${path.dirname(d)} is not root-owned and closed to others: another user could replace ${d} (use a directory under /run)`);
+    }
+    // a file left by an earlier run must not vouch for this one
+    this.lastHealth = healthLine({ ok: false, reason: 'the agent is starting' });
+    writeExclusive(this.paths.health, this.lastHealth, 0o644);
   }
 
   /** Last resolved address per member: PgBouncer is given addresses, not names (its DNS cache kept a restarted task's old address in the swarm). */
@@ -239,13 +289,14 @@ export class ProxyAgent {
   }
 
   private async memberLoop(m: Member): Promise<void> {
+    const ask = this.o.askNode!;
     while (this.running) {
       const started = Date.now();
       let r: AskResult;
       try {
         let t: NodeJS.Timeout | undefined;
         r = await Promise.race([
-          this.o.askNode(m),
+          ask(m),
           new Promise<AskResult>((res) => { t = setTimeout(() => res({ kind: 'timeout', detail: `no answer within ${this.c.sshTimeoutMs} ms` }), this.c.sshTimeoutMs + 250); }),
         ]);
         if (t) clearTimeout(t);
@@ -253,18 +304,42 @@ export class ProxyAgent {
         r = { kind: 'error', detail: (e as Error).message };
       }
       if (!this.running) return;
-      const sig = signature(r);
-      const prev = this.seen.get(m.name);
-      this.seen.set(m.name, { r, at: Date.now(), sig });
-      if (!prev || prev.sig !== sig) {
-        const detail = r.kind === 'ok' ? { primary: r.answer.primary, role: r.answer.role, timeline: r.answer.timeline, upstream: r.answer.upstream, reason: r.answer.reason } : { detail: r.detail };
-        const level = r.kind === 'ok' ? 'info' : 'warn';
-        this.log[level]({ event: 'node-answer', node: m.name, kind: r.kind, ...detail }, r.kind === 'ok' ? `${m.name} answers: primary=${r.answer.primary ?? 'none'}, role=${r.answer.role}` : `${m.name} ignored in the vote: ${r.kind}${'detail' in r && r.detail ? ` (${r.detail})` : ''}`);
-        this.decide();
-        this.kick();
-      }
+      this.onResult(m, r);
       await sleep(Math.max(0, this.c.pollIntervalMs - (Date.now() - started)));
     }
+  }
+
+  /** One answer (or failure) of one node, polled or pushed: remembered with a fresh timestamp; a change is logged, voted on and applied at once. */
+  private onResult(m: Member, r: AskResult): void {
+    if (!this.running) return;
+    const sig = signature(r);
+    const prev = this.seen.get(m.name);
+    this.seen.set(m.name, { r, at: Date.now(), sig });
+    if (!prev || prev.sig !== sig) {
+      const detail = r.kind === 'ok' ? { primary: r.answer.primary, role: r.answer.role, timeline: r.answer.timeline, upstream: r.answer.upstream, reason: r.answer.reason } : { detail: r.detail };
+      const level = r.kind === 'ok' ? 'info' : 'warn';
+      this.log[level]({ event: 'node-answer', node: m.name, kind: r.kind, ...detail }, r.kind === 'ok' ? `${m.name} answers: primary=${r.answer.primary ?? 'none'}, role=${r.answer.role}` : `${m.name} ignored in the vote: ${r.kind}${'detail' in r && r.detail ? ` (${r.detail})` : ''}`);
+      this.changed = true;
+      this.decideSoon();
+    }
+  }
+
+  private decideScheduled = false;
+
+  /**
+   * Votes and applies right after the current I/O phase (setImmediate: no timer, no delay), so answers
+   * that arrived together (several nodes' streams read in the same turn) are voted on together and a
+   * half-seen promotion does not PAUSE PgBouncer for nothing.
+   */
+  private decideSoon(): void {
+    if (this.decideScheduled) return;
+    this.decideScheduled = true;
+    setImmediate(() => {
+      this.decideScheduled = false;
+      if (!this.running) return;
+      this.decide();
+      this.kick();
+    });
   }
 
   private decide(): void {
@@ -286,6 +361,7 @@ export class ProxyAgent {
     const prev = this.decided;
     this.decided = v;
     if (!prev || prev.primary !== v.primary || prev.rule !== v.rule || prev.conflicts.join() !== v.conflicts.join()) {
+      this.changed = true;
       const fields = { event: 'vote', primary: v.primary, previous: prev ? prev.primary : undefined, rule: v.rule, reason: v.reason, tally: v.tally, ignored: v.ignored, conflicts: v.conflicts };
       if (v.conflicts.length) this.log.warn({ ...fields, event: 'split-brain' }, `several nodes claim primary (${[v.primary, ...v.conflicts].filter(Boolean).join(', ')}): ${v.reason}`);
       else this.log.info(fields, v.primary ? `primary is ${v.primary}: ${v.reason}` : `no primary: ${v.reason}`);
@@ -324,13 +400,21 @@ export class ProxyAgent {
     const want = this.decided?.primary ?? null;
     const pid = this.sup.pid('pgbouncer');
     if (pid === undefined) { this.writeState(false); return; }
-    if (!fs.existsSync(path.join(this.paths.socketDir, `.s.PGSQL.${this.c.listenPort}`))) {
+    let a = this.applied;
+    const upToDate = !!a && a.bouncerPid === pid && a.primary === want && a.paused === (want === null);
+    // A tick with nothing changed: no I/O at all, except a DNS check of the route every RESOLVE_EVERY_MS.
+    const resolveNow = !upToDate || this.changed || Date.now() - this.lastResolveAt >= RESOLVE_EVERY_MS;
+    this.changed = false;
+    if (!upToDate && !fs.existsSync(path.join(this.paths.socketDir, `.s.PGSQL.${this.c.listenPort}`))) {
       this.applied = undefined;
       this.writeState(false);
       return; // PgBouncer is still starting; the next tick applies the decision
     }
-    const a = this.applied;
-    await this.resolve(want);
+    if (resolveNow && want !== null) {
+      this.lastResolveAt = Date.now();
+      await this.resolve(want);
+      a = this.applied; // may have changed while resolving
+    }
     const addrChanged = want !== null && a?.primary === want && a.host !== this.routeOf(want)?.host;
     if (a && a.bouncerPid === pid && a.primary === want && a.paused === (want === null) && !addrChanged) {
       this.writeState(true);
@@ -368,10 +452,11 @@ export class ProxyAgent {
     }
   }
 
+  /** Writes the state file and the health file, each only when its content changed. */
   private writeState(bouncerOk: boolean): void {
-    const s: ProxyState = {
+    const s: Omit<ProxyState, 'changedAt'> = {
       pid: process.pid,
-      updatedAt: Date.now(),
+      running: this.running,
       primary: this.applied?.primary ?? null,
       route: this.routeOf(this.applied?.primary ?? null),
       paused: this.applied ? this.applied.paused : null,
@@ -381,20 +466,45 @@ export class ProxyAgent {
       socketDir: this.paths.socketDir,
       vote: this.decided ? { rule: this.decided.rule, reason: this.decided.reason } : null,
     };
-    const json = JSON.stringify(s);
-    const key = json.replace(/"updatedAt":\d+,/, '');
-    // rewrite at most once a second when nothing changed (keeps the health check's freshness test meaningful)
-    if (key === this.lastState && Date.now() - this.lastWrite < 1000) return;
-    this.lastState = key;
-    this.lastWrite = Date.now();
-    const tmp = `${this.paths.state}.tmp`;
-    try {
-      fs.writeFileSync(tmp, json + '\n', { mode: 0o644 });
-      fs.renameSync(tmp, this.paths.state);
-    } catch (e) {
-      this.log.warn({ event: 'state-file-failed', err: (e as Error).message }, 'cannot write the state file');
+    const key = JSON.stringify(s);
+    if (key !== this.lastState) {
+      try {
+        writeExclusive(this.paths.state, JSON.stringify({ ...s, changedAt: Date.now() }) + '\n', 0o644);
+        this.lastState = key;
+      } catch (e) {
+        this.log.warn({ event: 'state-file-failed', err: (e as Error).message }, 'cannot write the state file');
+      }
+    }
+    const v = proxyHealth({ running: this.running, primary: s.primary, paused: s.paused, bouncerOk });
+    const line = healthLine(v);
+    if (line !== this.lastHealth) {
+      try {
+        writeExclusive(this.paths.health, line, 0o644);
+        this.lastHealth = line;
+        this.log[v.ok ? 'info' : 'warn']({ event: 'health', ok: v.ok, reason: v.reason }, `${v.ok ? 'healthy' : 'unhealthy'}: ${v.reason}`);
+      } catch (e) {
+        this.log.warn({ event: 'health-file-failed', err: (e as Error).message }, 'cannot write the health file');
+      }
     }
   }
+}
 
-  private lastWrite = 0;
+/**
+ * Atomic replace by a fresh temp file in the same directory, created with O_EXCL (never follows a
+ * planted link or reuses someone else's file), then rename. `owner` hands the file to PgBouncer's user.
+ */
+function writeExclusive(file: string, content: string, mode: number, owner?: { uid: number; gid: number }): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
+  try {
+    fs.writeFileSync(fd, content);
+    fs.fchmodSync(fd, mode);
+    if (owner) fs.fchownSync(fd, owner.uid, owner.gid);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tmp, file);
 }

@@ -370,6 +370,7 @@ pidfile = ${d}/pgbouncer.pid
       PGSWARM_PROXY_LISTEN_ADDR: '127.0.0.1',
       PGSWARM_PROXY_PORT: String(this.bouncerPort),
       PGSWARM_PROXY_HOME: path.join(this.dir, 'p1'),
+      PGSWARM_PROXY_HEALTH_DIR: path.join(this.dir, 'p1-health'),
       PGSWARM_CA_CERT_FILE: this.ca.cert,
       PGSWARM_CA_KEY_FILE: this.ca.key,
       PGSWARM_AUTH_PASSWORD_FILE: this.secrets.auth,

@@ -4,9 +4,11 @@
  * One story, in order: route to the primary; TLS on both sides; garbage and
  * hanging nodes ignored; split brain (old primary unfenced) resolved by the
  * vote without writes reaching the old one; no primary = clients wait, then
- * complete; agent restart serves again.
+ * complete; agent restart serves again; an idle agent does no I/O; with
+ * pushed answers (watchNode, as the streaming follower delivers them) a new
+ * primary is routed well under a second after its answer arrives.
  */
-import t from 'tap';
+import t, { Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
@@ -14,7 +16,9 @@ import { Client } from 'pg';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/core/log';
 import { parseProxyConfig } from '../../src/core/proxy-config';
-import { ProxyAgent } from '../../src/runtime/proxy-agent';
+import { ProxyAgent, WatchNode } from '../../src/runtime/proxy-agent';
+import type { AskResult } from '../../src/core/node-answer';
+import type { Bouncer } from '../../src/ports/bouncer';
 import { proxyRolesSql, proxyAuthFunctionSql } from '../../src/core/proxy-roles-sql';
 import { renderPgbouncerIni, renderAuthFile } from '../../src/core/render-pgbouncer';
 import { primaryFromShowDatabases } from '../../src/core/show-databases';
@@ -87,6 +91,7 @@ t.test('pgproxy with real PgBouncer and PostgreSQL', { timeout: 300000 }, async 
     PGSWARM_PROXY_LISTEN_ADDR: '127.0.0.1',
     PGSWARM_PROXY_PORT: String(PORTS.proxy),
     PGSWARM_PROXY_HOME: path.join(dir, 'proxy'),
+    PGSWARM_PROXY_HEALTH_DIR: path.join(dir, 'proxy-health'),
     PGSWARM_CA_CERT_FILE: tls.caCert,
     PGSWARM_CA_KEY_FILE: tls.caKey,
     PGSWARM_AUTH_PASSWORD: AUTH_PW,
@@ -98,9 +103,35 @@ t.test('pgproxy with real PgBouncer and PostgreSQL', { timeout: 300000 }, async 
   const parsed = parseProxyConfig({ env, readFile: (p) => fs.readFileSync(p, 'utf8') });
   t.same(parsed.errors, [], 'proxy config parses');
   const config = parsed.config!;
-  const startAgent = async () => {
-    agent = new ProxyAgent({ config, askNode: realAskNode(tls, members, overrides, 800), logger: createLogger('pgproxy', { dest, level: 'debug' }) });
+  /** Every admin-console command the agent sends, counted (the idle agent must send none). */
+  const adminCommands: string[] = [];
+  const countingBouncer = (o: ConstructorParameters<typeof BouncerAdmin>[0]): Bouncer => {
+    const b = new BouncerAdmin(o);
+    const count = <T>(name: string, f: () => Promise<T>) => { adminCommands.push(name); return f(); };
+    return {
+      showDatabases: () => count('SHOW DATABASES', () => b.showDatabases()),
+      showPools: () => count('SHOW POOLS', () => b.showPools()),
+      pause: (ms) => count('PAUSE', () => b.pause(ms)),
+      resume: () => count('RESUME', () => b.resume()),
+      reload: () => count('RELOAD', () => b.reload()),
+    };
+  };
+  const startAgent = async (watchNode?: WatchNode) => {
+    agent = new ProxyAgent({ config, askNode: realAskNode(tls, members, overrides, 800), watchNode, bouncer: countingBouncer, logger: createLogger('pgproxy', { dest, level: 'debug' }) });
     await agent.start();
+  };
+  /** Inode and mtime of every file the agent writes: equal snapshots = nothing was written. */
+  const fileStamps = () => ['state.json', 'pgbouncer.ini', 'userlist.txt'].map((f) => path.join(config.home, f)).concat(path.join(config.healthDir, 'health'))
+    .map((f) => { const st = fs.statSync(f); return `${f}:${st.ino}:${st.mtimeMs}`; }).join('\n');
+  const idleCheck = async (t: Test, ms: number) => {
+    const before = fileStamps();
+    const cmds = adminCommands.length;
+    const logged = logLines.length;
+    await sleep(ms);
+    const changes = events().slice(logged).filter((e) => ['node-answer', 'vote', 'split-brain', 'bouncer-restarted'].includes(e.event)).map((e) => `${e.event}:${e.node ?? ''}:${e.kind ?? ''}:${e.primary ?? ''}:${e.detail ?? e.reason ?? ''}`);
+    t.same(changes, [], 'the answers did not change meanwhile (else writes would be right)');
+    t.equal(fileStamps(), before, `no file written in ${ms} ms of ticks (poll interval ${config.pollIntervalMs} ms)`);
+    t.same(adminCommands.slice(cmds), [], 'no admin-console command while nothing changed');
   };
 
   const proxyClient = (o: { ssl?: boolean; timeoutMs?: number } = {}) => {
@@ -127,7 +158,8 @@ t.test('pgproxy with real PgBouncer and PostgreSQL', { timeout: 300000 }, async 
   const stats = new BouncerAdmin({ host: '127.0.0.1', port: PORTS.proxy, user: 'pgswarm_stats', password: STATS_PW, ssl: { ca: fs.readFileSync(tls.caCert, 'utf8'), rejectUnauthorized: true }, timeoutMs: 2000 });
   const routedTo = async () => primaryFromShowDatabases((await stats.showDatabases()) as never, members).primary;
 
-  const health = () => spawnSync(process.execPath, [path.resolve(__dirname, '../../src/bin/pgproxy-health.js')], { env: { ...process.env, PGSWARM_PROXY_HOME: config.home }, encoding: 'utf8', timeout: 10000 });
+  // The container's health check itself: a POSIX sh script using builtins only.
+  const health = () => spawnSync('/bin/sh', [path.resolve(__dirname, '../../../images/pgproxy/pgproxy-health')], { env: { PATH: '/nonexistent', PGSWARM_PROXY_HEALTH_DIR: config.healthDir }, encoding: 'utf8', timeout: 10000 });
 
   await startAgent();
 
@@ -147,6 +179,15 @@ t.test('pgproxy with real PgBouncer and PostgreSQL', { timeout: 300000 }, async 
     t.match(h.stdout, /routing to n1/);
     t.notMatch(auth, new RegExp(STATS_PW), 'stats password stored only as a SCRAM verifier');
     t.equal(fs.statSync(path.join(config.home, 'userlist.txt')).mode & 0o077, 0, 'auth file is private');
+    const hd = fs.statSync(config.healthDir);
+    t.equal(hd.uid, 0, 'the health directory is root-owned');
+    t.equal(hd.mode & 0o777, 0o755, 'and 0755: PgBouncer\'s user cannot replace the health file');
+    t.equal(fs.statSync(path.join(config.healthDir, 'health')).uid, 0, 'health file root-owned');
+    t.notOk('updatedAt' in state, 'no ticking timestamp in the state file');
+  });
+
+  await t.test('an idle agent (answers unchanged) does no I/O: no file write, no admin-console command', async (t) => {
+    await idleCheck(t, 2500);
   });
 
   await t.test('TLS: a client without TLS is refused', async (t) => {
@@ -275,5 +316,49 @@ t.test('pgproxy with real PgBouncer and PostgreSQL', { timeout: 300000 }, async 
     const port = await waitFor('a write after restart', () => writeThroughProxy('after-restart').catch(() => undefined), 20000, 250);
     t.equal(port, PORTS.n2);
     t.equal(await routedTo(), 'n2');
+  });
+
+  await t.test('pushed answers (watchNode): no polling, a new primary is routed well under a second after its answer', async (t) => {
+    await agent!.stop();
+    const answer = (node: string, primary: string | null, role: 'primary' | 'standby', upstream: string | null): AskResult =>
+      ({ kind: 'ok', answer: { primary, node, role, timeline: 2, lsn: null, upstream, members: [], reason: 'pushed by the test' } });
+    let world: Record<string, AskResult> = {
+      n1: { kind: 'timeout', detail: 'down' },
+      n2: answer('n2', 'n2', 'primary', null),
+      n3: answer('n3', 'n2', 'standby', 'n2'),
+    };
+    const pushers = new Map<string, (r: AskResult) => void>();
+    let watching = 0;
+    const watchNode: WatchNode = (m, push) => {
+      watching++;
+      pushers.set(m.name, push);
+      push(world[m.name]);
+      const hb = setInterval(() => push(world[m.name]), 500); // the heartbeats of a stream
+      return () => { clearInterval(hb); pushers.delete(m.name); watching--; };
+    };
+    const asked = adminCommands.length;
+    await startAgent(watchNode);
+    t.equal(watching, 3, 'one watch per node');
+    const port = await waitFor('a write with pushed answers', () => writeThroughProxy('pushed').catch(() => undefined), 20000, 250);
+    t.equal(port, PORTS.n2, 'routed to n2, the primary the pushed answers name');
+    t.ok(adminCommands.length > asked, 'the decision was applied through the admin console');
+    await sleep(500);
+    await idleCheck(t, 2000);
+    // a promotion, as the nodes' streams would report it (n3 claims primary, n2 follows it)
+    world = { ...world, n2: answer('n2', 'n3', 'standby', 'n3'), n3: answer('n3', 'n3', 'primary', null) };
+    const pushedAt = Date.now();
+    pushers.get('n2')!(world.n2);
+    pushers.get('n3')!(world.n3);
+    await waitFor('routed to n3', async () => (await routedTo()) === 'n3', 5000, 20);
+    const took = Date.now() - pushedAt;
+    t.ok(took < 1000, `PgBouncer routes to n3 ${took} ms after the answers arrived (no poll tick waited for)`);
+    world = { ...world, n2: answer('n2', 'n2', 'primary', null), n3: answer('n3', 'n2', 'standby', 'n2') };
+    pushers.get('n2')!(world.n2);
+    pushers.get('n3')!(world.n3);
+    await waitFor('routed to n2 again', async () => (await routedTo()) === 'n2', 5000, 50);
+    t.equal(await writeThroughProxy('pushed-back'), PORTS.n2);
+    await agent!.stop();
+    t.equal(watching, 0, 'stop ends every watch');
+    t.equal(health().status, 1, 'stopped agent: unhealthy');
   });
 });

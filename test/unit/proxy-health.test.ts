@@ -1,12 +1,11 @@
 import t from 'tap';
-import { proxyHealth } from '../../src/core/proxy-health';
+import { proxyHealth, healthLine } from '../../src/core/proxy-health';
 
-const now = 1_000_000;
-const ok = { updatedAt: now - 500, primary: 'n1', paused: false, bouncerOk: true };
+const ok = { running: true, primary: 'n1', paused: false, bouncerOk: true };
 const cases: [string, Parameters<typeof proxyHealth>[0], boolean, RegExp][] = [
-  ['routing, fresh', ok, true, /routing to n1/],
-  ['no state file', null, false, /no state file/],
-  ['stale state', { ...ok, updatedAt: now - 60_000 }, false, /old/],
+  ['routing', ok, true, /routing to n1/],
+  ['no state', null, false, /not started/],
+  ['agent stopped', { ...ok, running: false }, false, /not running/],
   ['no primary: paused but healthy (restarting it would not help)', { ...ok, primary: null, paused: true }, true, /no primary/],
   ['bouncer silent', { ...ok, bouncerOk: false }, false, /PgBouncer/],
   ['paused with a primary (switchover): healthy', { ...ok, paused: true }, true, /paused/],
@@ -14,8 +13,14 @@ const cases: [string, Parameters<typeof proxyHealth>[0], boolean, RegExp][] = [
 ];
 for (const [name, s, want, re] of cases) {
   t.test(name, async (t) => {
-    const r = proxyHealth(s, now, 10_000);
+    const r = proxyHealth(s);
     t.equal(r.ok, want);
     t.match(r.reason, re);
   });
 }
+
+t.test('health line: one line, first word ok/unhealthy', async (t) => {
+  t.equal(healthLine({ ok: true, reason: 'routing to n1' }), 'ok routing to n1\n');
+  t.equal(healthLine({ ok: false, reason: 'a\nb\r\nc' }), 'unhealthy a b c\n');
+  t.equal(healthLine({ ok: false, reason: 'x'.repeat(500) }).length, 'unhealthy '.length + 200 + 1);
+});
