@@ -51,6 +51,9 @@ export function renderRepmgrConf(i: RepmgrConfInput): string {
     ['monitor_interval_secs', i.monitorIntervalSecs],
     ['reconnect_attempts', i.reconnectAttempts],
     ['reconnect_interval', i.reconnectIntervalSecs],
+    // 'ping' costs a new connection (a forked backend and a TLS handshake) per check and node, the
+    // largest remaining idle cost; 'query' (SELECT 1 on the open connection) was tried and never
+    // noticed a frozen (SIGSTOPped) primary: integration test zero-loss (c) failed with it.
     ['connection_check_type', 'ping'],
     // Field notes pitfall 2: consensus with < 3 attempts gets elections stuck; the proxies' vote
     // (a majority of all members) is what keeps writes away from a cut-off primary.
