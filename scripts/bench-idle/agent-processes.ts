@@ -15,10 +15,11 @@ export interface AgentProcess {
   rssKb: number;
 }
 
-/** The agent script an argv runs, or null: argv[0] is node, argv[1] one of AGENT_SCRIPTS. */
+/** The agent script an argv runs, or null: argv[0] is node, the first argument that is not a node flag one of AGENT_SCRIPTS. */
 export function agentScript(argv: readonly string[]): string | null {
   if (argv.length < 2 || !/^node(js)?$/.test(path.basename(argv[0]))) return null;
-  const s = path.basename(argv[1]);
+  const first = argv.slice(1).find((a) => !a.startsWith('-'));
+  const s = first ? path.basename(first) : '';
   return (AGENT_SCRIPTS as readonly string[]).includes(s) ? s : null;
 }
 

@@ -40,6 +40,7 @@ t.test('process spawns: PID deltas, one wrap at pid_max back to 300', async (t) 
 t.test('agent processes: node running pgnode.js or pgproxy.js, not tini or the health check', async (t) => {
   t.equal(agentScript(['node', '/opt/pgswarm/dist/src/bin/pgnode.js']), 'pgnode.js');
   t.equal(agentScript(['/usr/bin/node', '/opt/pgswarm/dist/src/bin/pgproxy.js']), 'pgproxy.js');
+  t.equal(agentScript(['node', '--max-semi-space-size=1', '/opt/pgswarm/dist/src/bin/pgnode.js']), 'pgnode.js', 'node flags before the script');
   t.equal(agentScript(['/usr/bin/tini', '--', 'node', '/opt/pgswarm/dist/src/bin/pgnode.js']), null);
   t.equal(agentScript(['node', '/opt/pgswarm/dist/src/bin/pgproxy-health.js']), null);
   t.equal(agentScript(['node', '/opt/pgswarm/dist/src/bin/pgnode-hook.js', 'promote']), null);
