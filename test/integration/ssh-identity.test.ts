@@ -6,11 +6,11 @@
  * verification (ssh2 and OpenSSH), and no private key material anywhere.
  */
 import t from 'tap';
-import { execFile, spawn, ChildProcess } from 'node:child_process';
+import { spawn, ChildProcess } from 'node:child_process';
 import { promises as fsp, readFileSync, existsSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
+import { sh, waitPort } from '../helpers/loopback-sshd';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import nacl from 'tweetnacl';
@@ -29,7 +29,6 @@ import { ensureKeyPair, fingerprint, KeyPairInfo } from '../../src/adapters/ssh-
 import { connect, execOn, HostKeyRejected, sshExec, SshTarget } from '../../src/adapters/ssh-exec';
 import { KeySyncDeps, KeySyncState, syncKeys } from '../../src/runtime/key-sync';
 
-const execFileP = promisify(execFile);
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 const PG_PORT = 15510;
 const SSH_PORT = 15501;
@@ -66,27 +65,6 @@ interface Env {
 
 const env = {} as Env;
 
-async function sh(cmd: string, args: string[], opts: { uid?: number; gid?: number; timeout?: number } = {}) {
-  return execFileP(cmd, args, { timeout: opts.timeout ?? 60_000, uid: opts.uid, gid: opts.gid, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' } });
-}
-
-function waitPort(port: number, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const s = net.connect({ host: '127.0.0.1', port, timeout: 1000 });
-      s.once('connect', () => { s.destroy(); resolve(); });
-      const retry = () => {
-        s.destroy();
-        if (Date.now() > until) reject(new Error(`port ${port} not open within ${ms} ms`));
-        else setTimeout(attempt, 100);
-      };
-      s.once('error', retry);
-      s.once('timeout', retry);
-    };
-    attempt();
-  });
-}
 
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
