@@ -5,7 +5,7 @@
  *
  * - With SSH_ORIGINAL_COMMAND exactly `current-primary --follow` it streams: the agent's
  *   current answer (two lines: `PRIMARY: <name|none>` and a JSON line) at once, a new answer
- *   whenever it changes, and `HEARTBEAT` after every other answer round (about once a second).
+ *   whenever it changes, and `HEARTBEAT` after every other answer round (twice a second).
  *   One long-lived SSH session per proxy and node replaces an exec per ask.
  * - Anything else the caller sends is ignored: it prints one answer and exits 0 (a primary),
  *   3 (none) — the one-shot contract of `current-primary`.

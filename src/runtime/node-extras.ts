@@ -54,12 +54,12 @@ export function currentPrimaryCommand(ctx: NodeContext): string {
 }
 
 /** How often the answer is recomputed (each member probed on its open session) and pushed to the relays. */
-export const ANSWER_REFRESH_MS = 1000;
+export const ANSWER_REFRESH_MS = 500;
 /** Per-member deadline of one answer round's probe. */
 export const ANSWER_PROBE_TIMEOUT_MS = 800;
 
 /**
- * Keeps this node's current-primary answer fresh: once a second every member is probed on its
+ * Keeps this node's current-primary answer fresh: twice a second every member is probed on its
  * persistent session and the answer is pushed to the connected relays (the whole answer when it
  * changed, a heartbeat otherwise). Nothing is written to disk.
  */
