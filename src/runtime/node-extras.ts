@@ -71,7 +71,7 @@ function startAnswerLoop(ctx: NodeContext, server: AnswerServer, compute: () => 
     try {
       const r = { ...(await compute()), witness: ctx.cfg.witness?.name ?? null };
       server.publish(formatCurrentPrimary(r));
-      if (r.primary !== last) ctx.log.info({ event: 'current-primary', primary: r.primary, reason: r.reason }, `current primary: ${r.primary ?? 'none'} (${r.reason})`);
+      if ((r.primary ?? '') !== last) ctx.log.info({ event: 'current-primary', primary: r.primary, reason: r.reason }, `current primary: ${r.primary ?? 'none'} (${r.reason})`);
       last = r.primary ?? '';
     } catch (e) {
       ctx.log.warn({ event: 'current-primary-failed', err: (e as Error).message }, 'could not compute the current primary');
