@@ -5,9 +5,9 @@
  * per check. If the agent dies the container ends (it is the entrypoint), so a stale "ok"
  * cannot outlive it.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { ensureRootDir } from './answer-server';
+import { writeFileExclusive } from '../adapters/atomic-file';
 
 export class HealthFile {
   private last: string | null = null;
@@ -20,16 +20,7 @@ export class HealthFile {
     const line = `${ok ? 'ok' : 'unhealthy'} ${reason.replace(/\s+/g, ' ').slice(0, 200)}\n`;
     if (line === this.last) return false;
     ensureRootDir(path.dirname(this.file));
-    const tmp = `${this.file}.tmp-${process.pid}`;
-    fs.rmSync(tmp, { force: true });
-    // O_EXCL|O_NOFOLLOW inside a root-owned directory, then an atomic rename.
-    const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
-    try {
-      fs.writeSync(fd, line);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
+    writeFileExclusive(this.file, line, 0o644);
     this.last = line;
     return true;
   }

@@ -9,6 +9,7 @@ import { lookupUser } from '../adapters/os-users';
 import { Supervisor } from './supervisor';
 import { PgTarget } from '../adapters/pg-connect';
 import { PgSessions } from '../adapters/pg-sessions';
+import { writeFileExclusive } from '../adapters/atomic-file';
 import type { ProbeCreds } from '../adapters/peer-probe';
 
 /** Everything a node's set-up steps need, built once at start. */
@@ -118,10 +119,6 @@ export function writeIfChanged(file: string, content: string, mode: number, owne
     if ((st.mode & 0o7777) !== mode) fs.chmodSync(file, mode);
     return false;
   }
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, content, { mode });
-  if (owner) fs.chownSync(tmp, owner.uid, owner.gid);
-  fs.chmodSync(tmp, mode);
-  fs.renameSync(tmp, file);
+  writeFileExclusive(file, content, mode, owner);
   return true;
 }

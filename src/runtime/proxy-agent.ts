@@ -36,6 +36,7 @@ import { BouncerAdmin, BouncerAdminOptions } from '../adapters/bouncer-admin';
 import { Supervisor } from './supervisor';
 import { lookupUser } from '../adapters/os-users';
 import { ensureCertificate } from '../adapters/tls-issuer';
+import { writeFileExclusive } from '../adapters/atomic-file';
 import { proxyHealth, healthLine, HEALTH_FILE } from '../core/proxy-health';
 
 export type AskNode = (m: Member) => Promise<AskResult>;
@@ -231,7 +232,7 @@ export class ProxyAgent {
   }
 
   private writeOwned(file: string, content: string): void {
-    writeExclusive(file, content, 0o600, this.ids);
+    writeFileExclusive(file, content, 0o600, this.ids);
   }
 
   /**
@@ -252,7 +253,7 @@ export class ProxyAgent {
     }
     // a file left by an earlier run must not vouch for this one
     this.lastHealth = healthLine({ ok: false, reason: 'the agent is starting' });
-    writeExclusive(this.paths.health, this.lastHealth, 0o644);
+    writeFileExclusive(this.paths.health, this.lastHealth, 0o644);
   }
 
   /** Last resolved address per member: PgBouncer is given addresses, not names (its DNS cache kept a restarted task's old address in the swarm). */
@@ -469,7 +470,7 @@ export class ProxyAgent {
     const key = JSON.stringify(s);
     if (key !== this.lastState) {
       try {
-        writeExclusive(this.paths.state, JSON.stringify({ ...s, changedAt: Date.now() }) + '\n', 0o644);
+        writeFileExclusive(this.paths.state, JSON.stringify({ ...s, changedAt: Date.now() }) + '\n', 0o644);
         this.lastState = key;
       } catch (e) {
         this.log.warn({ event: 'state-file-failed', err: (e as Error).message }, 'cannot write the state file');
@@ -479,7 +480,7 @@ export class ProxyAgent {
     const line = healthLine(v);
     if (line !== this.lastHealth) {
       try {
-        writeExclusive(this.paths.health, line, 0o644);
+        writeFileExclusive(this.paths.health, line, 0o644);
         this.lastHealth = line;
         this.log[v.ok ? 'info' : 'warn']({ event: 'health', ok: v.ok, reason: v.reason }, `${v.ok ? 'healthy' : 'unhealthy'}: ${v.reason}`);
       } catch (e) {
@@ -487,24 +488,4 @@ export class ProxyAgent {
       }
     }
   }
-}
-
-/**
- * Atomic replace by a fresh temp file in the same directory, created with O_EXCL (never follows a
- * planted link or reuses someone else's file), then rename. `owner` hands the file to PgBouncer's user.
- */
-function writeExclusive(file: string, content: string, mode: number, owner?: { uid: number; gid: number }): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
-  try {
-    fs.writeFileSync(fd, content);
-    fs.fchmodSync(fd, mode);
-    if (owner) fs.fchownSync(fd, owner.uid, owner.gid);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
 }
