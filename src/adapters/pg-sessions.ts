@@ -19,6 +19,7 @@
  */
 import { Client } from 'pg';
 import { pgClientConfig, closeClient, PgTarget } from './pg-connect';
+import { nextBackoff, BackoffPolicy } from '../core/backoff';
 
 export class SessionUnavailable extends Error {
   constructor(message: string) {
@@ -52,18 +53,15 @@ interface Session {
   client: Client | null;
   connecting: Promise<Client> | null;
   inFlight: { since: number }[];
-  failures: number;
+  /** The un-jittered delay of the last backoff; null after a successful connect. */
+  backoffBase: number | null;
   nextAttemptAt: number;
   lastError: string | null;
   lastUsed: number;
 }
 
-/** Backoff before the (failures)th reconnect, with jitter (pure). */
-export function reconnectDelayMs(failures: number, random: number): number {
-  if (failures <= 0) return 0;
-  const base = Math.min(5000, 200 * 2 ** (failures - 1));
-  return Math.round(base * (0.5 + random));
-}
+/** Reconnect delays after failures that cost a handshake: 200 ms doubling to 5 s, with jitter. */
+export const SESSION_BACKOFF: BackoffPolicy = { minMs: 200, maxMs: 5000 };
 
 /** Failures that cost no handshake (nothing listens, or no such name): retried soon, without growing backoff. */
 const CHEAP_FAILURES = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT'];
@@ -158,7 +156,7 @@ export class PgSessions {
     const key = sessionKey(t, purpose);
     let s = this.sessions.get(key);
     if (!s) {
-      s = { key, client: null, connecting: null, inFlight: [], failures: 0, nextAttemptAt: 0, lastError: null, lastUsed: this.o.now() };
+      s = { key, client: null, connecting: null, inFlight: [], backoffBase: null, nextAttemptAt: 0, lastError: null, lastUsed: this.o.now() };
       this.sessions.set(key, s);
     }
     return s;
@@ -181,7 +179,7 @@ export class PgSessions {
         }
         s.connecting = null;
         s.client = c;
-        s.failures = 0;
+        s.backoffBase = null;
         s.lastError = null;
         return c;
       },
@@ -203,8 +201,9 @@ export class PgSessions {
       s.nextAttemptAt = this.o.now() + 250;
       return;
     }
-    s.failures++;
-    s.nextAttemptAt = this.o.now() + reconnectDelayMs(s.failures, this.o.random());
+    const b = nextBackoff(s.backoffBase, false, this.o.random(), SESSION_BACKOFF);
+    s.backoffBase = b.base;
+    s.nextAttemptAt = this.o.now() + b.delayMs;
   }
 
   private drop(s: Session, why: string): void {

@@ -24,7 +24,8 @@ import type { KnownHostEntry } from '../core/host-verifier';
 import type { AskResult, NodeAnswer } from '../core/node-answer';
 import type { Logger } from '../core/log';
 import { AnswerStreamParser } from '../core/answer-stream';
-import { BackoffPolicy, DEFAULT_BACKOFF, nextBackoff, silenceVerdict } from '../core/silence';
+import { silenceVerdict } from '../core/silence';
+import { BackoffPolicy, DEFAULT_BACKOFF, nextBackoff } from '../core/backoff';
 import { connect, HostKeyRejected, SshTimeout } from './ssh-exec';
 
 export const FOLLOW_COMMAND = 'current-primary --follow';

@@ -1,6 +1,6 @@
 /**
- * Pure rules of the stream watchdog: when is a node silent, and how long to
- * wait before reconnecting.
+ * Pure rule of the stream watchdog: when is a node silent (the reconnect delay
+ * is core/backoff.ts).
  *
  * Overload is not partition. A check timer that fires late means our own
  * process was starved (busy host, long GC, blocked event loop); worse, Node.js
@@ -49,22 +49,4 @@ export function silenceVerdict(i: SilenceInput): SilenceVerdict {
   if (late > tol) return { ...base, verdict: 'overloaded', reason: `no line for ${since} ms, but this check fired ${late} ms late: our own process was starved, lines may be unread; re-checking` };
   if (since <= effective) return { ...base, verdict: 'overloaded', reason: `no line for ${since} ms, within the deadline extended by ${starved} ms of our own starvation (${effective} ms)` };
   return { ...base, verdict: 'silent', reason: `no line for ${since} ms (deadline ${effective} ms${starved ? `, ${starved} ms of it our own starvation` : ''})` };
-}
-
-export interface BackoffPolicy {
-  minMs: number;
-  maxMs: number;
-}
-
-export const DEFAULT_BACKOFF: BackoffPolicy = { minMs: 250, maxMs: 5000 };
-
-/**
- * Next reconnect delay: back to the minimum after a session that delivered an
- * answer, otherwise doubled up to the maximum. `base` is the un-jittered
- * delay to remember; `delayMs` is it times a random factor in [0.5, 1.5).
- */
-export function nextBackoff(prevBaseMs: number | null, deliveredAnswer: boolean, random: number, p: BackoffPolicy = DEFAULT_BACKOFF): { base: number; delayMs: number } {
-  const base = deliveredAnswer || prevBaseMs === null ? p.minMs : Math.min(p.maxMs, Math.max(p.minMs, prevBaseMs * 2));
-  const r = Math.min(Math.max(random, 0), 1);
-  return { base, delayMs: Math.round(base * (0.5 + r)) };
 }

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { judgeLocalLoad, viewForRound, CARRY_OVER_MS, STARVED_LAG_MS, ProbeOutcome } from '../../src/core/local-load';
 import { decideFence, FenceInput } from '../../src/core/fencing';
-import { reconnectDelayMs } from '../../src/adapters/pg-sessions';
+import { SESSION_BACKOFF } from '../../src/adapters/pg-sessions';
+import { nextBackoff } from '../../src/core/backoff';
 import { nodeHealth } from '../../src/runtime/health-file';
 
 t.test('judgeLocalLoad: a late timer or a throttled cgroup means starved', async (t) => {
@@ -50,12 +51,20 @@ t.test('fencing: a round with the agent\'s own timers late does not fence (starv
 });
 
 t.test('reconnect backoff grows to 5 s with jitter and never spins', async (t) => {
-  t.equal(reconnectDelayMs(0, 0.5), 0);
-  t.equal(reconnectDelayMs(1, 0.5), 200);
-  t.equal(reconnectDelayMs(2, 0.5), 400);
-  t.equal(reconnectDelayMs(10, 0.5), 5000);
-  t.equal(reconnectDelayMs(10, 0), 2500, 'jitter down to half');
-  t.equal(reconnectDelayMs(10, 0.999), 7495, 'jitter up to one and a half');
+  // The delay after the nth consecutive failure (base carried from the one before).
+  const after = (failures: number, random: number) => {
+    let base: number | null = null;
+    let delay = 0;
+    for (let i = 0; i < failures; i++) ({ base, delayMs: delay } = nextBackoff(base, false, i === failures - 1 ? random : 0.5, SESSION_BACKOFF));
+    return delay;
+  };
+  t.equal(after(0, 0.5), 0);
+  t.equal(after(1, 0.5), 200);
+  t.equal(after(2, 0.5), 400);
+  t.equal(after(10, 0.5), 5000);
+  t.equal(after(10, 0), 2500, 'jitter down to half');
+  t.equal(after(10, 0.999), 7495, 'jitter up to one and a half');
+  t.equal(nextBackoff(null, false, 0.5, SESSION_BACKOFF).base, 200, 'after a successful connect (base forgotten) it starts again at the minimum');
 });
 
 t.test('node health: settled role and a running PostgreSQL', async (t) => {

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { silenceVerdict, SilenceInput, nextBackoff } from '../../src/core/silence';
+import { silenceVerdict, SilenceInput } from '../../src/core/silence';
+import { nextBackoff } from '../../src/core/backoff';
 
 const D = 3000;
 const cases: [string, SilenceInput, 'ok' | 'silent' | 'overloaded', RegExp][] = [
