@@ -8,7 +8,13 @@ export interface NodePaths {
   home: string;
   pgdata: string;
   confDir: string;
+  /** PostgreSQL's socket directory and repmgrd's pid file: the run user's own (0700). Root writes nothing here. */
   runDir: string;
+  /** The agent's state files and control socket: root-owned 0755 (readable, never writable, by the run user). */
+  stateDir: string;
+  /** Passwords handed to the run user (passfile, repmgr password, initdb's password file): root-owned 0711, files 0600 of the run user. */
+  secretsDir: string;
+  /** TLS key (0600 of the run user) and certificate: root-owned 0755. */
   tlsDir: string;
   sshDir: string;
   marker: string;
@@ -31,14 +37,16 @@ export function nodePaths(home: string, pgdata: string): NodePaths {
     pgdata,
     confDir: path.join(home, 'conf'),
     runDir: path.join(home, 'run'),
+    stateDir: path.join(home, 'state'),
+    secretsDir: path.join(home, 'secrets'),
     tlsDir: path.join(home, 'tls'),
     sshDir: path.join(home, 'ssh'),
     marker: path.join(home, 'setup-done.json'),
     inProgress: path.join(home, 'setup-in-progress'),
     fencedAlone: path.join(home, 'fenced-alone.json'),
-    stateFile: path.join(home, 'run', 'state.json'),
-    ctlSocket: path.join(home, 'run', 'ctl.sock'),
-    pgpass: path.join(home, 'run', 'pgpass'),
+    stateFile: path.join(home, 'state', 'state.json'),
+    ctlSocket: path.join(home, 'state', 'ctl.sock'),
+    pgpass: path.join(home, 'secrets', 'pgpass'),
   };
 }
 

@@ -13,3 +13,12 @@ export function lookupUser(name: string): { uid: number; gid: number; home: stri
   cache.set(name, u);
   return u;
 }
+
+/** lookupUser, or null when the account does not exist. */
+export function lookupUserOrNull(name: string): { uid: number; gid: number; home: string } | null {
+  try {
+    return lookupUser(name);
+  } catch {
+    return null;
+  }
+}

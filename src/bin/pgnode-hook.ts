@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     args.splice(i, 2);
     return v;
   };
-  const socket = opt('--socket') ?? `${process.env.PGSWARM_HOME ?? '/var/lib/pgswarm'}/run/ctl.sock`;
+  const socket = opt('--socket') ?? `${process.env.PGSWARM_HOME ?? '/var/lib/pgswarm'}/state/ctl.sock`;
   const repmgr = opt('--repmgr') ?? 'repmgr';
   const [verb, upstream] = args;
   const home = path.dirname(path.dirname(socket));
@@ -36,11 +36,11 @@ async function main(): Promise<void> {
     process.exit(64);
   }
   const started = Date.now();
-  const log = (o: Record<string, unknown>) => sendControl(socket, `log ${JSON.stringify(o)}`, 5000).catch(() => undefined);
-  await log({ event: verb === 'promote' ? 'promote-start' : 'follow-start', reason, msg: `${verb}: ${reason}` });
+  const log = (o: Record<string, unknown>) => sendControl(socket, `report ${JSON.stringify(o)}`, 5000).catch(() => undefined);
+  await log({ event: verb === 'promote' ? 'promote-start' : 'follow-start', reason });
   const r = spawnSync(repmgr, cmd, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const ok = r.status === 0;
-  await log({ event: verb === 'promote' ? 'promoted' : 'followed', ok, exit: r.status, ms: Date.now() - started, reason, msg: `${verb} ${ok ? 'succeeded' : 'failed'} in ${Date.now() - started} ms`, output: (r.stdout + r.stderr).trim().slice(-2000) });
+  await log({ event: verb === 'promote' ? 'promoted' : 'followed', ok, exit: r.status, ms: Date.now() - started, reason, output: (r.stdout + r.stderr).trim().slice(-2000) });
   process.stdout.write(r.stdout);
   process.stderr.write(r.stderr);
   process.exit(r.status ?? 1);

@@ -14,7 +14,7 @@ import { sendControl } from '../runtime/control-server';
 /**
  * repmgr's failover_validation_command: may this node, just elected by
  * repmgrd, be promoted? Probes every other data member (short timeouts),
- * reads this standby's history (run/standby-history.json), applies the
+ * reads this standby's history (state/standby-history.json), applies the
  * promotion guard (src/core/promotion-guard.ts) and exits 0 to allow, 1 to
  * veto; the decision and its reason go to the node's log. Any doubt
  * (bad configuration, own server unreachable) is a veto.
@@ -48,8 +48,9 @@ async function main(): Promise<number> {
   const socket = v.PGSWARM_CTL_SOCKET as string | undefined;
   const report = async (d: GuardDecision, extra: Record<string, unknown>) => {
     const line = { event: 'promotion-guard', allow: d.allow, rule: d.rule, repmgr: repmgrArgs, ...extra, msg: `${d.allow ? 'promotion allowed' : 'PROMOTION VETOED'}: ${d.reason}` };
+    const report = { event: 'promotion-guard', allow: d.allow, rule: d.rule, repmgr: repmgrArgs, reason: d.reason, detail: JSON.stringify(extra) };
     process.stderr.write(`pgnode-validate: ${line.msg}\n`);
-    if (socket) await sendControl(socket, `log ${JSON.stringify(line)}`, 3000).catch(() => undefined);
+    if (socket) await sendControl(socket, `report ${JSON.stringify(report)}`, 3000).catch(() => undefined);
   };
   if (e2.length || !self) {
     await report({ allow: false, rule: 'bad-config', reason: `invalid configuration: ${e2.join('; ')}` }, {});

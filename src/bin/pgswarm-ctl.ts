@@ -5,7 +5,7 @@ import { sendControl, CONTROL_VERBS } from '../runtime/control-server';
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const i = args.indexOf('--socket');
-  const socket = i >= 0 ? args[i + 1] : `${process.env.PGSWARM_HOME ?? '/var/lib/pgswarm'}/run/ctl.sock`;
+  const socket = i >= 0 ? args[i + 1] : `${process.env.PGSWARM_HOME ?? '/var/lib/pgswarm'}/state/ctl.sock`;
   const rest = i >= 0 ? [...args.slice(0, i), ...args.slice(i + 2)] : args;
   const verb = rest[0];
   if (!verb || !(CONTROL_VERBS as readonly string[]).includes(verb)) {

@@ -92,7 +92,7 @@ async function main(): Promise<number> {
   log.info({ event: 'switchover-proxies-paused', ms: Date.now() - started }, 'every proxy paused; switching');
   const r = await childProcessRunner.run(cfg.repmgrBin || path.join(cfg.pgBinDir || findPgBinDir(), 'repmgr'), ['-f', path.join(cfg.home, 'conf', 'repmgr.conf'), 'standby', 'switchover', '--siblings-follow', '--verbose'], {
     user: cfg.runUser,
-    env: { PATH: process.env.PATH, LANG: 'C.UTF-8', PGSSLMODE: 'verify-full', PGSSLROOTCERT: cfg.caCertFile, PGPASSFILE: path.join(cfg.home, 'run', 'pgpass') },
+    env: { PATH: process.env.PATH, LANG: 'C.UTF-8', PGSSLMODE: 'verify-full', PGSSLROOTCERT: cfg.caCertFile, PGPASSFILE: path.join(cfg.home, 'secrets', 'pgpass') },
     timeoutMs: 300000,
   });
   await lift();

@@ -16,13 +16,13 @@ export interface NodeObservation {
   cpError?: string;
   /** Replication lag in bytes of this standby behind the primary (from current-primary's LSNs). */
   lastDecision?: { action?: string; reason?: string; at?: string } | null;
-  /** The node's run/sync-status.json (zero-loss state), null when absent or unreadable. */
+  /** The node's state/sync-status.json (zero-loss state), null when absent or unreadable. */
   syncStatus?: SyncStatusFile | null;
-  /** The node's run/fence.json, null when absent (never fenced) or unreadable. */
+  /** The node's state/fence.json, null when absent (never fenced) or unreadable. */
   fence?: FenceFile | null;
 }
 
-/** run/sync-status.json, written by the node's zero-loss loop (src/runtime/zero-loss.ts). */
+/** state/sync-status.json, written by the node's zero-loss loop (src/runtime/zero-loss.ts). */
 export interface SyncStatusFile {
   node?: string;
   /** Which side wrote it; files from before this field existed were written by a primary. */
@@ -38,7 +38,7 @@ export interface SyncStatusFile {
   since?: string;
 }
 
-/** run/fence.json, written when the node fences itself and when it is handed back. */
+/** state/fence.json, written when the node fences itself and when it is handed back. */
 export interface FenceFile {
   node?: string;
   fenced: boolean;

@@ -5,10 +5,10 @@ import { DEFAULT_PROXIES } from './cluster-secrets';
 import { topologyOfServices } from './topology';
 import { buildStatus, NodeObservation, ProxyObservation, renderStatus, StatusView, parseSyncStatus, parseFence } from './status-view';
 
-const NODE_STATE = '/var/lib/pgswarm/run/state.json';
+const NODE_STATE = '/var/lib/pgswarm/state/state.json';
 /** Written by the node's zero-loss loop (docs/zero-loss.md): synchronous setting, degraded or not; fenced or not. */
-const NODE_SYNC_STATUS = '/var/lib/pgswarm/run/sync-status.json';
-const NODE_FENCE = '/var/lib/pgswarm/run/fence.json';
+const NODE_SYNC_STATUS = '/var/lib/pgswarm/state/sync-status.json';
+const NODE_FENCE = '/var/lib/pgswarm/state/fence.json';
 const PROXY_STATE = '/var/lib/pgswarm-proxy/state.json';
 
 function parseJson(s: string): any {

@@ -11,7 +11,7 @@ const SWITCHOVER_SCRIPT = [
   'set -e',
   'if command -v pgswarm-switchover >/dev/null 2>&1; then exec pgswarm-switchover "$@"; fi',
   'home="${PGSWARM_HOME:-/var/lib/pgswarm}"',
-  'exec runuser -u postgres -- env PGPASSFILE="$home/run/pgpass" "${PGSWARM_PG_BINDIR:-/usr/lib/postgresql/17/bin}/repmgr" -f "$home/conf/repmgr.conf" standby switchover --siblings-follow "$@"',
+  'exec runuser -u postgres -- env PGPASSFILE="$home/secrets/pgpass" "${PGSWARM_PG_BINDIR:-/usr/lib/postgresql/17/bin}/repmgr" -f "$home/conf/repmgr.conf" standby switchover --siblings-follow "$@"',
 ].join('\n');
 
 export async function runSwitchover(ctx: CliContext): Promise<void> {

@@ -56,6 +56,8 @@ export interface NodeConfig {
   verifyKey?: string;
   sshdBin: string;
   sshUser: string;
+  /** The account the proxies' restricted keys log in as (never the PostgreSQL OS user). */
+  answerUser: string;
   enrollPassword?: string;
   authUser: string;
   authPassword?: string;
@@ -115,7 +117,8 @@ export const NODE_SETTINGS: readonly SettingSpec[] = [
   { name: 'PGSWARM_SIGNING_KEY', kind: 'secret', help: 'cluster ed25519 signing key (base64 of the 64-byte secret key)' },
   { name: 'PGSWARM_VERIFY_KEY', kind: 'string', help: 'cluster ed25519 verify key (base64)' },
   { name: 'PGSWARM_SSHD_BIN', kind: 'path', default: '/usr/sbin/sshd', help: 'OpenSSH server binary' },
-  { name: 'PGSWARM_SSH_USER', kind: 'string', default: 'postgres', help: 'the only account sshd lets in' },
+  { name: 'PGSWARM_SSH_USER', kind: 'string', default: 'postgres', help: 'the account repmgr\'s node-client keys log in as (the PostgreSQL OS user)' },
+  { name: 'PGSWARM_ANSWER_USER', kind: 'string', default: 'pgswarm-answer', help: 'the account the proxies\' keys log in as: forced to run the answer relay, its own uid so the PostgreSQL OS user cannot reach it' },
   { name: 'PGSWARM_ENROLL_PASSWORD', kind: 'secret', help: 'password of the low-privilege role proxies enroll their SSH key through' },
   { name: 'PGSWARM_AUTH_USER', kind: 'string', default: 'pgswarm_auth', help: 'minimal role the proxies\' PgBouncer runs auth_query as' },
   { name: 'PGSWARM_AUTH_PASSWORD', kind: 'secret', help: 'its password; when set, the first primary creates the role and its lookup function' },
@@ -253,6 +256,7 @@ export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: st
       verifyKey: v.PGSWARM_VERIFY_KEY as string | undefined,
       sshdBin: v.PGSWARM_SSHD_BIN as string,
       sshUser: v.PGSWARM_SSH_USER as string,
+      answerUser: v.PGSWARM_ANSWER_USER as string,
       enrollPassword: v.PGSWARM_ENROLL_PASSWORD as string | undefined,
       keySyncIntervalMs: v.PGSWARM_KEY_SYNC_INTERVAL_MS as number,
       authUser: v.PGSWARM_AUTH_USER as string,

@@ -73,7 +73,7 @@ export const PROXY_SETTINGS: readonly SettingSpec[] = [
   { name: 'PGSWARM_PROXY_ADMIN_PASSWORD', kind: 'secret', help: 'password of the admin user [default: random, made at start, never stored in clear]' },
   { name: 'PGSWARM_POLL_INTERVAL_MS', kind: 'duration-ms', default: '500', help: 'how often the agent reconciles PgBouncer with the vote (no I/O when nothing changed); nodes are not polled: each streams its answers over one SSH session (only a node too old to stream is asked again every PGSWARM_POLL_INTERVAL_MS)' },
   { name: 'PGSWARM_SSH_TIMEOUT_MS', kind: 'duration-ms', default: '2500', help: 'timeout of one SSH connect; a node stream silent for this + 1000 ms (heartbeats come every second) is dropped and reconnected' },
-  { name: 'PGSWARM_SSH_USER', kind: 'string', default: 'postgres', help: 'account on the nodes that holds the proxy\'s restricted key' },
+  { name: 'PGSWARM_SSH_USER', kind: 'string', default: 'pgswarm-answer', help: 'account on the nodes that holds the proxy\'s restricted key (the nodes\' PGSWARM_ANSWER_USER)' },
   { name: 'PGSWARM_QUERY_WAIT_TIMEOUT_SECS', kind: 'int', default: '30', help: 'longest a client waits while there is no primary (PgBouncer query_wait_timeout); then a clear error' },
   { name: 'PGSWARM_PROXY_POOL_MODE', kind: 'string', default: 'transaction', oneOf: ['session', 'transaction'], help: 'PgBouncer pool_mode' },
   { name: 'PGSWARM_PROXY_POOL_SIZE', kind: 'int', default: '20', help: 'server connections per user and database' },

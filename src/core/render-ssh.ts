@@ -13,6 +13,11 @@ const PATH_RE = /^\/[A-Za-z0-9_./+-]*$/;
 export interface AuthorizedKeysOptions {
   /** Absolute path (and optional plain arguments) of the forced command for proxy keys. */
   currentPrimaryCommand: string;
+  /**
+   * Which rows this file is for: the run user's (node-client keys), the answer account's (proxy keys),
+   * or both in one file (tests of the renderer only; a node always splits them: docs/security.md).
+   */
+  only?: 'node-client' | 'proxy';
 }
 
 /** Throws when the forced command could break out of the `command="..."` option. */
@@ -26,6 +31,7 @@ export function authorizedKeys(rows: readonly RegistryRow[], opts: AuthorizedKey
   checkForcedCommand(opts.currentPrimaryCommand);
   const lines = new Map<string, string>();
   for (const r of sorted(rows)) {
+    if (opts.only && r.kind !== opts.only) continue;
     if (r.kind === 'node-client') {
       // repmgr runs commands between nodes (switchover, rejoin): any command, but nothing else.
       addOnce(lines, `${r.kind}/${r.fingerprint}`, `restrict ${r.publicKey} pgswarm-node-client:${r.name}`);
@@ -62,8 +68,14 @@ export interface SshdConfigOptions {
   hostKeyFile: string | string[];
   /** Root-owned file outside anything the postgres user can write. */
   authorizedKeysFile: string;
-  /** The one account sshd lets in (the PostgreSQL OS user). */
+  /** The account repmgr's node-client keys log in as (the PostgreSQL OS user). */
   allowUser: string;
+  /**
+   * The account the proxies' keys log in as: its own uid, so nothing the PostgreSQL OS user can do
+   * (signal, trace, replace files) reaches the answer the proxies hear. It gets its own key file and a
+   * ForceCommand on top of the keys' command= option.
+   */
+  answer?: { user: string; authorizedKeysFile: string; command: string };
   pidFile: string;
   logLevel?: 'INFO' | 'VERBOSE' | 'DEBUG';
 }
@@ -77,6 +89,15 @@ export function sshdConfig(o: SshdConfigOptions): string {
   if (!PATH_RE.test(o.authorizedKeysFile)) errs.push('authorizedKeysFile');
   if (!PATH_RE.test(o.pidFile)) errs.push('pidFile');
   if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(o.allowUser) || o.allowUser === 'root') errs.push('allowUser');
+  if (o.answer) {
+    if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(o.answer.user) || o.answer.user === 'root' || o.answer.user === o.allowUser) errs.push('answer.user');
+    if (!PATH_RE.test(o.answer.authorizedKeysFile)) errs.push('answer.authorizedKeysFile');
+    try {
+      checkForcedCommand(o.answer.command);
+    } catch {
+      errs.push('answer.command');
+    }
+  }
   if (errs.length) throw new Error(`sshdConfig: bad ${errs.join(', ')}`);
   const lines = [
     `Port ${o.port}`,
@@ -91,7 +112,7 @@ export function sshdConfig(o: SshdConfigOptions): string {
     'HostbasedAuthentication no',
     'PermitEmptyPasswords no',
     'PermitRootLogin no',
-    `AllowUsers ${o.allowUser}`,
+    `AllowUsers ${o.allowUser}${o.answer ? ` ${o.answer.user}` : ''}`,
     `AuthorizedKeysFile ${o.authorizedKeysFile}`,
     'AuthorizedPrincipalsFile none',
     'IgnoreRhosts yes',
@@ -124,6 +145,8 @@ export function sshdConfig(o: SshdConfigOptions): string {
     'Banner none',
     'Compression no',
     `LogLevel ${o.logLevel ?? 'VERBOSE'}`,
+    // Last: a Match block applies to the end of the file.
+    ...(o.answer ? [`Match User ${o.answer.user}`, `  AuthorizedKeysFile ${o.answer.authorizedKeysFile}`, `  ForceCommand ${o.answer.command}`] : []),
   ];
   return GENERATED_HEADER + lines.map((l) => `${l}\n`).join('');
 }

@@ -1,6 +1,6 @@
 /**
  * What a standby remembers about its own replication, kept by its agent in a
- * small state file (run/standby-history.json) and read by the promotion guard
+ * small state file (state/standby-history.json) and read by the promotion guard
  * when repmgrd wants to promote it: "I was streaming (and synchronous) at T
  * with LSN L, and at my last look at the primary these other standbys were
  * streaming too". Pure update function; the agent does the I/O.

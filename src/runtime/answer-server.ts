@@ -10,37 +10,22 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from '../core/log';
 import { HEARTBEAT_LINE } from '../core/answer-relay';
+import { ensureRootDir } from '../adapters/atomic-file';
 
 /** Relays connected at once beyond this are refused (each holds a file descriptor). */
 export const MAX_RELAYS = 64;
 /** A relay that does not read (its output buffer grows past this) is dropped. */
 const MAX_BUFFERED = 256 * 1024;
 
-/**
- * Makes `dir` a directory owned by this process's user (root in the images), mode 0755, that is not a symlink. Whatever else sits at
- * that path (planted by a less-privileged user of a parent directory) is moved aside first.
- */
-export function ensureRootDir(dir: string): void {
-  let st: fs.Stats | null = null;
-  try {
-    st = fs.lstatSync(dir);
-  } catch {
-    st = null;
-  }
-  if (st && (!st.isDirectory() || st.uid !== (process.getuid?.() ?? 0) || (st.mode & 0o022) !== 0)) {
-    fs.renameSync(dir, `${dir}.untrusted-${Date.now()}`);
-    st = null;
-  }
-  if (!st) fs.mkdirSync(dir, { mode: 0o755 });
-  fs.chmodSync(dir, 0o755);
-}
+export { ensureRootDir } from '../adapters/atomic-file';
 
 export class AnswerServer {
   private server: net.Server | null = null;
   private readonly relays = new Set<net.Socket>();
   private last: string | null = null;
 
-  constructor(private readonly socketPath: string, private readonly log: Logger) {}
+  /** `group`: the answer account's group, the only one (besides root) that may connect. */
+  constructor(private readonly socketPath: string, private readonly log: Logger, private readonly group?: number) {}
 
   async start(): Promise<void> {
     ensureRootDir(path.dirname(this.socketPath));
@@ -50,8 +35,12 @@ export class AnswerServer {
       server.once('error', reject);
       server.listen(this.socketPath, () => resolve());
     });
-    // Anyone on the node may read the answer (it is what the proxies hear); nobody but root can replace the socket.
-    fs.chmodSync(this.socketPath, 0o666);
+    // Root and the answer account's relays connect (0660): the PostgreSQL OS user can neither replace
+    // the socket (root-owned directory) nor hold its connection slots. Without a group (tests): 0666.
+    if (this.group !== undefined) {
+      fs.chownSync(this.socketPath, 0, this.group);
+      fs.chmodSync(this.socketPath, 0o660);
+    } else fs.chmodSync(this.socketPath, 0o666);
     this.server = server;
   }
 

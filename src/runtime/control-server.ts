@@ -2,8 +2,11 @@ import net from 'node:net';
 import fs from 'node:fs';
 import type { Logger } from '../core/log';
 
-export type ControlVerb = 'start' | 'stop' | 'restart' | 'reload' | 'status' | 'log';
-export const CONTROL_VERBS: readonly ControlVerb[] = ['start', 'stop', 'restart', 'reload', 'status', 'log'];
+/** repmgr's service commands (start..status) and the hooks' `report` (validated: src/core/hook-report.ts). */
+export type ControlVerb = 'start' | 'stop' | 'restart' | 'reload' | 'status' | 'report';
+export const CONTROL_VERBS: readonly ControlVerb[] = ['start', 'stop', 'restart', 'reload', 'status', 'report'];
+/** The service commands take no argument; a request line longer than this is refused. */
+const MAX_LINE = 9000;
 
 /**
  * A UNIX socket, reachable only by the run user (0600), through which repmgr's
@@ -22,14 +25,21 @@ export function startControlServer(
     sock.on('data', (d) => {
       buf += d;
       const nl = buf.indexOf('\n');
-      if (nl < 0) return;
+      if (nl < 0) {
+        if (buf.length > MAX_LINE) sock.destroy();
+        return;
+      }
       const [verb, ...rest] = buf.slice(0, nl).trim().split(' ');
       buf = '';
       if (!CONTROL_VERBS.includes(verb as ControlVerb)) {
-        sock.end(`error: unknown verb ${JSON.stringify(verb)}\n`);
+        sock.end(`error: unknown verb ${JSON.stringify(verb.slice(0, 40))}\n`);
         return;
       }
-      log.info({ event: 'control', verb, arg: rest.join(' ') }, `control request: ${verb}`);
+      if (verb !== 'report' && rest.join('').length > 0) {
+        sock.end(`error: ${verb} takes no argument\n`);
+        return;
+      }
+      if (verb !== 'report') log.info({ event: 'control', verb }, `control request: ${verb}`);
       handle(verb as ControlVerb, rest.join(' '))
         .then((r) => sock.end(`ok ${r}\n`))
         .catch((e: Error) => sock.end(`error: ${e.message}\n`));

@@ -33,6 +33,8 @@ export interface KeySyncDeps {
   signingKey?: string;
   self?: SelfKeys;
   authorizedKeysPath: string;
+  /** The answer account's key file (proxy keys only); without it proxy keys go into authorizedKeysPath (renderer tests only). */
+  answerKeysPath?: string;
   knownHostsPath: string;
   /** Owner of authorized_keys: root (sshd reads it; the postgres user must not be able to write it). */
   authorizedKeysOwner?: { uid: number; gid: number };
@@ -94,9 +96,14 @@ export async function syncKeys(deps: KeySyncDeps, state: KeySyncState = new KeyS
   report.ignored = verified.ignored;
   report.trusted = verified.trusted.length;
 
-  const ak = authorizedKeys(verified.trusted, { currentPrimaryCommand: deps.currentPrimaryCommand });
+  const split = deps.answerKeysPath !== undefined;
+  const ak = authorizedKeys(verified.trusted, { currentPrimaryCommand: deps.currentPrimaryCommand, ...(split ? { only: 'node-client' as const } : {}) });
   const kh = knownHosts(verified.trusted);
   report.wroteAuthorizedKeys = await writeIfChanged(deps, deps.authorizedKeysPath, ak, deps.authorizedKeysOwner ?? { uid: 0, gid: 0 });
+  if (split) {
+    const answerKeys = authorizedKeys(verified.trusted, { currentPrimaryCommand: deps.currentPrimaryCommand, only: 'proxy' });
+    report.wroteAuthorizedKeys = (await writeIfChanged(deps, deps.answerKeysPath!, answerKeys, deps.authorizedKeysOwner ?? { uid: 0, gid: 0 })) || report.wroteAuthorizedKeys;
+  }
   report.wroteKnownHosts = await writeIfChanged(deps, deps.knownHostsPath, kh, deps.knownHostsOwner ?? { uid: 0, gid: 0 });
   if (report.wroteAuthorizedKeys || report.wroteKnownHosts) {
     log.info({ event: 'ssh-files-written', authorizedKeys: report.wroteAuthorizedKeys, knownHosts: report.wroteKnownHosts, trusted: report.trusted }, 'ssh trust files updated');

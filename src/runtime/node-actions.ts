@@ -8,6 +8,7 @@ import { controlData } from '../adapters/local-state';
 import { nodeConninfo } from '../core/render-repmgr';
 import { CommandFailed } from '../ports/process-runner';
 import { randomBytes } from 'node:crypto';
+import { ensureOwnedDir, writeFileExclusive } from '../adapters/atomic-file';
 import { scramVerifier } from '../core/scram';
 import { proxyRolesSql, proxyAuthFunctionSql } from '../core/proxy-roles-sql';
 
@@ -16,9 +17,7 @@ export type BootstrapSql = (ctx: NodeContext) => string[];
 export const bootstrapSqlProviders: BootstrapSql[] = [];
 
 function ensureEmptyPgdata(ctx: NodeContext): void {
-  fs.mkdirSync(ctx.paths.pgdata, { recursive: true, mode: 0o700 });
-  fs.chownSync(ctx.paths.pgdata, ctx.owner.uid, ctx.owner.gid);
-  fs.chmodSync(ctx.paths.pgdata, 0o700);
+  ensureOwnedDir(ctx.paths.pgdata, ctx.owner, 0o700);
 }
 
 async function writeMarker(ctx: NodeContext): Promise<string> {
@@ -29,14 +28,23 @@ async function writeMarker(ctx: NodeContext): Promise<string> {
   return cd.systemId;
 }
 
+/** Deletes a tree the run user owns: its contents as the run user (`rm` never follows symlinks), then the empty top as root. */
+async function removeOwnedTree(ctx: NodeContext, dir: string): Promise<void> {
+  const r = await ctx.runner.run('find', [dir, '-mindepth', '1', '-delete'], { user: ctx.cfg.runUser, timeoutMs: 600000 });
+  if (r.code !== 0) throw new CommandFailed(`find ${dir} -delete`, r);
+  fs.rmdirSync(dir);
+}
+
 /** Moves a half-built PGDATA aside (never deletes: nothing is lost) so the set-up can start again. */
-export function discardPartial(ctx: NodeContext, step: string): string {
+export async function discardPartial(ctx: NodeContext, step: string): Promise<string> {
   // Keep only the most recent earlier copy, so a set-up failing in a loop cannot fill the volume.
   const parent = path.dirname(ctx.paths.pgdata);
   const base = path.basename(ctx.paths.pgdata);
   const old = fs.readdirSync(parent).filter((f) => f.startsWith(`${base}.interrupted-`)).sort();
   for (const f of old.slice(0, -1)) {
-    fs.rmSync(path.join(parent, f), { recursive: true, force: true });
+    // Its contents belong to the run user, who could swap a directory for a symlink while root walks
+    // it: the run user empties it, root removes only the (then empty) directory in its own parent.
+    await removeOwnedTree(ctx, path.join(parent, f));
     ctx.log.warn({ event: 'discarded-old-partial', dir: f }, `removed an older interrupted set-up copy ${f}`);
   }
   const dest = `${ctx.paths.pgdata}.interrupted-${step}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
@@ -51,7 +59,7 @@ export async function initPrimary(ctx: NodeContext): Promise<void> {
   const { cfg, paths } = ctx;
   fs.writeFileSync(paths.inProgress, 'init');
   ensureEmptyPgdata(ctx);
-  const pwfile = path.join(paths.runDir, 'initdb.pw');
+  const pwfile = path.join(paths.secretsDir, 'initdb.pw');
   writeIfChanged(pwfile, cfg.superuserPassword + '\n', 0o600, ctx.owner);
   try {
     const args = ['-D', paths.pgdata, '-U', cfg.superuser, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C.UTF-8',
@@ -195,8 +203,7 @@ export async function startPrimary(ctx: NodeContext): Promise<void> {
 /** Starts as a hot standby, then makes sure it follows `follow` (repmgr standby follow reloads, no restart on PG13+). */
 export async function startStandby(ctx: NodeContext, follow: string): Promise<void> {
   const { cfg } = ctx;
-  fs.writeFileSync(path.join(ctx.paths.pgdata, 'standby.signal'), '');
-  fs.chownSync(path.join(ctx.paths.pgdata, 'standby.signal'), ctx.owner.uid, ctx.owner.gid);
+  writeFileExclusive(path.join(ctx.paths.pgdata, 'standby.signal'), '', 0o600, ctx.owner);
   startPostgres(ctx, cfg.self.port);
   await waitReady(ctx, cfg.self.port);
   const target = memberByName(cfg, follow);

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import type { NodeContext } from './node-context';
 import { writeIfChanged, probeCreds } from './node-context';
+import { parseHookReport, reportMessage } from '../core/hook-report';
 import { prepareFiles } from './node-files';
 import { startControlServer, ControlVerb } from './control-server';
 import { startPostgres, stopPostgres, waitReady } from './postgres-process';
@@ -89,16 +90,15 @@ export class NodeAgent {
         return 'reloaded';
       case 'status':
         return JSON.stringify({ phase: this.phase, postgres: this.ctx.sup.isRunning('postgres'), decision: this.last });
-      case 'log': {
-        // A hook (promote/follow) reporting what it did, so it lands in the node's log stream.
-        let j: Record<string, unknown> = {};
-        try {
-          j = JSON.parse(arg) as Record<string, unknown>;
-        } catch {
-          j = { msg: arg };
+      case 'report': {
+        // A hook (promote/follow/guard) reporting what it did. Untrusted (any run-user process can
+        // connect): known events and fields only, and the message is ours (src/core/hook-report.ts).
+        const p = parseHookReport(arg);
+        if (!p.ok) {
+          this.ctx.log.warn({ event: 'hook-report-refused', error: p.error }, `refused a hook report on the control socket: ${p.error}`);
+          throw new Error(p.error);
         }
-        const { msg, ...fields } = j;
-        this.ctx.log.info({ ...fields, event: fields.event ?? 'hook' }, String(msg ?? 'hook'));
+        this.ctx.log.info({ ...p.report, source: 'hook' }, reportMessage(p.report));
         return 'logged';
       }
     }
@@ -133,7 +133,7 @@ export class NodeAgent {
             await this.sleep(ctx.cfg.waitRetryMs);
             continue;
           case 'discard-partial': {
-            const dest = discardPartial(ctx, d.step);
+            const dest = await discardPartial(ctx, d.step);
             ctx.log.warn({ event: 'discarded-partial', movedTo: dest }, `moved the half-built PGDATA to ${dest}`);
             continue;
           }
@@ -151,7 +151,7 @@ export class NodeAgent {
             break;
           case 'reclone': {
             this.setPhase('setting-up');
-            const dest = discardPartial(ctx, 'rejoin');
+            const dest = await discardPartial(ctx, 'rejoin');
             ctx.log.warn({ event: 'discarded-partial', movedTo: dest, step: 'rejoin' }, `moved the half-rewound PGDATA to ${dest}; cloning from ${d.from}`);
             await cloneStandby(ctx, d.from);
             break;

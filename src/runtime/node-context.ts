@@ -9,7 +9,6 @@ import { lookupUser } from '../adapters/os-users';
 import { Supervisor } from './supervisor';
 import { PgTarget } from '../adapters/pg-connect';
 import { PgSessions } from '../adapters/pg-sessions';
-import { writeFileExclusive } from '../adapters/atomic-file';
 import type { ProbeCreds } from '../adapters/peer-probe';
 
 /** Everything a node's set-up steps need, built once at start. */
@@ -104,21 +103,5 @@ export async function repmgr(ctx: NodeContext, args: string[], timeoutMs = 30000
   return r.stdout;
 }
 
-/** Writes a file only when its content changed; returns whether it did. Atomic (rename). */
-export function writeIfChanged(file: string, content: string, mode: number, owner?: { uid: number; gid: number }): boolean {
-  let old: string | null = null;
-  try {
-    old = fs.readFileSync(file, 'utf8');
-  } catch {
-    old = null;
-  }
-  if (old === content) {
-    // Metadata too only when it differs: an idle agent writes nothing, not even an inode.
-    const st = fs.statSync(file);
-    if (owner && (st.uid !== owner.uid || st.gid !== owner.gid)) fs.chownSync(file, owner.uid, owner.gid);
-    if ((st.mode & 0o7777) !== mode) fs.chmodSync(file, mode);
-    return false;
-  }
-  writeFileExclusive(file, content, mode, owner);
-  return true;
-}
+/** One writer for the whole code base: src/adapters/atomic-file.ts. */
+export { writeIfChanged } from '../adapters/atomic-file';

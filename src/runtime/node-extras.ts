@@ -1,3 +1,4 @@
+import { lookupUserOrNull } from '../adapters/os-users';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -36,9 +37,11 @@ export function sshPaths(ctx: NodeContext) {
     hostKey: path.join(d, 'ssh_host_ed25519_key'),
     clientKey: path.join(d, 'id_ed25519'),
     authorizedKeys: path.join(d, 'authorized_keys'),
+    /** The proxies' keys: the answer account's own file (docs/security.md, "Who runs what"). */
+    answerKeys: path.join(d, 'answer_keys'),
     knownHosts: path.join(d, 'known_hosts'),
     sshdConfig: path.join(d, 'sshd_config'),
-    pidFile: path.join(ctx.paths.runDir, 'sshd.pid'),
+    pidFile: path.join(ctx.paths.stateDir, 'sshd.pid'),
   };
 }
 
@@ -116,14 +119,25 @@ export function answerMemoryFor(ctx: NodeContext): AnswerMemory {
   );
 }
 
-async function unlockAccount(ctx: NodeContext): Promise<void> {
+/**
+ * The account the proxies' keys log in as (PGSWARM_ANSWER_USER): a system account of its own, so the
+ * PostgreSQL OS user cannot signal, trace or feed the relay it runs. The image creates it; on a host
+ * without it (loopback tests) the agent creates it.
+ */
+async function ensureAnswerAccount(ctx: NodeContext): Promise<void> {
+  if (lookupUserOrNull(ctx.cfg.answerUser)) return;
+  const r = await ctx.runner.run('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/', '--shell', '/bin/sh', ctx.cfg.answerUser]);
+  ctx.log.info({ event: 'answer-account', user: ctx.cfg.answerUser, ok: r.code === 0 }, r.code === 0 ? `created the system account ${ctx.cfg.answerUser} for the proxies' restricted keys` : `could not create ${ctx.cfg.answerUser}: ${r.stderr.trim()}`);
+}
+
+async function unlockAccount(ctx: NodeContext, user: string): Promise<void> {
   // sshd with UsePAM no refuses accounts whose password field is locked ("!"), even for keys.
   // "*" means no password can ever match, and lets key authentication through.
   try {
-    const line = fs.readFileSync('/etc/shadow', 'utf8').split('\n').find((l) => l.startsWith(`${ctx.cfg.sshUser}:`));
+    const line = fs.readFileSync('/etc/shadow', 'utf8').split('\n').find((l) => l.startsWith(`${user}:`));
     if (line && line.split(':')[1].startsWith('!')) {
-      const r = await childProcessRunner.run('usermod', ['-p', '*', ctx.cfg.sshUser]);
-      ctx.log.info({ event: 'ssh-account', user: ctx.cfg.sshUser, ok: r.code === 0 }, 'set the ssh account\'s password field to "*" (no password login possible) so sshd accepts its keys');
+      const r = await ctx.runner.run('usermod', ['-p', '*', user]);
+      ctx.log.info({ event: 'ssh-account', user, ok: r.code === 0 }, 'set the ssh account\'s password field to "*" (no password login possible) so sshd accepts its keys');
     }
   } catch {
     /* not root or no shadow file */
@@ -196,6 +210,7 @@ export function sshExtras(ctx: NodeContext, opts: SshExtrasOptions = {}): NodeEx
         signingKey: cfg.signingKey,
         self,
         authorizedKeysPath: sp.authorizedKeys,
+        answerKeysPath: sp.answerKeys,
         knownHostsPath: sp.knownHosts,
         authorizedKeysOwner: { uid: 0, gid: 0 },
         knownHostsOwner: { uid: 0, gid: 0 },
@@ -220,7 +235,8 @@ export function sshExtras(ctx: NodeContext, opts: SshExtrasOptions = {}): NodeEx
   return {
     beforeDecide: async () => {
       const ap = answerPaths(ctx);
-      answers = new AnswerServer(ap.socket, ctx.log);
+      await ensureAnswerAccount(ctx);
+      answers = new AnswerServer(ap.socket, ctx.log, lookupUserOrNull(cfg.answerUser)?.gid);
       await answers.start();
       writeIfChanged(ap.relay, renderAnswerRelay(ap.socket, cfg.nodeName), 0o755, { uid: 0, gid: 0 });
       stopAnswers = startAnswerLoop(ctx, answers, answer);
@@ -232,17 +248,19 @@ export function sshExtras(ctx: NodeContext, opts: SshExtrasOptions = {}): NodeEx
       const client = withClientKey ? await ensureKeyPair(sp.clientKey, { uid: ctx.owner.uid, gid: ctx.owner.gid, comment: `${cfg.nodeName} client` }) : null;
       ctx.log.info({ event: 'ssh-keys', hostKey: host.fingerprint, clientKey: client?.fingerprint ?? null, created: host.created || !!client?.created }, 'SSH keys ready (generated in this node\'s volume; only public halves are published)');
       self = { name: cfg.nodeName, host: cfg.self.host, sshPort: cfg.self.sshPort, aliases: [cfg.nodeName].filter((a) => a !== cfg.self.host), hostPublicKey: host.publicKeyLine, clientPublicKey: client?.publicKeyLine };
-      for (const f of [sp.authorizedKeys, sp.knownHosts]) if (!fs.existsSync(f)) writeIfChanged(f, '', 0o644, { uid: 0, gid: 0 });
+      for (const f of [sp.authorizedKeys, sp.answerKeys, sp.knownHosts]) if (!fs.existsSync(f)) writeIfChanged(f, '', 0o644, { uid: 0, gid: 0 });
       writeIfChanged(sp.sshdConfig, sshdConfig({
         port: cfg.self.sshPort,
         listenAddress: cfg.listenAddresses === '*' ? '0.0.0.0' : cfg.listenAddresses.split(',')[0].trim(),
         hostKeyFile: sp.hostKey,
         authorizedKeysFile: sp.authorizedKeys,
         allowUser: cfg.sshUser,
+        answer: { user: cfg.answerUser, authorizedKeysFile: sp.answerKeys, command: currentPrimaryCommand(ctx) },
         pidFile: sp.pidFile,
       }), 0o644, { uid: 0, gid: 0 });
       fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-      await unlockAccount(ctx);
+      await unlockAccount(ctx, cfg.sshUser);
+      await unlockAccount(ctx, cfg.answerUser);
       ctx.sup.start({ name: 'sshd', cmd: cfg.sshdBin, args: ['-D', '-e', '-f', sp.sshdConfig], restart: 'always', stopSignal: 'SIGTERM', stopTimeoutMs: 2000 });
       loop();
     },

@@ -6,27 +6,27 @@ import { writeIfChanged } from './node-context';
 import { renderPostgresqlConf, renderPgHba, renderPgpass } from '../core/render-postgres';
 import { renderRepmgrConf } from '../core/render-repmgr';
 import { ensureCertificate } from '../adapters/tls-issuer';
+import { ensureRootDir, ensureOwnedDir } from '../adapters/atomic-file';
 
 /**
  * The node's volume layout (PGSWARM_HOME), all outside PGDATA:
  *   data/ (PGDATA, postgres 0700)  conf/ (rendered config, root-owned dir)
- *   run/ (sockets, passfile, state; postgres)  tls/ (key + cert; postgres 0700)
+ *   run/ (PostgreSQL socket, repmgrd pid; postgres 0700)  state/ (agent state, control socket; root 0755)
+ *   secrets/ (passfile, repmgr password; root 0711, files postgres 0600)  tls/ (key postgres 0600, cert; root 0755)
  *   ssh/ (SSH keys)  setup-done.json (marker)
  */
 export async function prepareFiles(ctx: NodeContext): Promise<void> {
   const { cfg, paths, owner } = ctx;
-  // The volume root is root-owned: the postgres user must not be able to swap the root-owned ssh/ or conf/ dirs.
+  // The volume root is root-owned: the postgres user must not be able to swap the root-owned dirs in it.
   fs.mkdirSync(paths.home, { recursive: true, mode: 0o755 });
   fs.chownSync(paths.home, 0, 0);
   fs.chmodSync(paths.home, 0o755);
-  for (const d of [paths.confDir]) {
-    fs.mkdirSync(d, { recursive: true, mode: 0o755 });
-  }
-  for (const d of [paths.runDir, paths.tlsDir, paths.pgdata]) {
-    fs.mkdirSync(d, { recursive: true, mode: 0o700 });
-    fs.chownSync(d, owner.uid, owner.gid);
-    fs.chmodSync(d, 0o700);
-  }
+  // Root writes only into root-owned directories (src/adapters/atomic-file.ts); the run user owns
+  // only PGDATA and run/ (PostgreSQL's socket, repmgrd's pid file), where root writes nothing but
+  // standby.signal (exclusive create + rename).
+  for (const d of [paths.confDir, paths.stateDir]) ensureRootDir(d);
+  ensureRootDir(paths.secretsDir, 0o711);
+  for (const d of [paths.runDir, paths.pgdata]) ensureOwnedDir(d, owner, 0o700);
   // The container's own addresses too: the proxies route by address (PgBouncer's DNS cache can keep a
   // restarted task's old address), and verify-full then checks the address against the certificate.
   const addrs = Object.values(os.networkInterfaces()).flat().filter((a) => a && !a.internal && a.family === 'IPv4').map((a) => a!.address);
@@ -81,12 +81,12 @@ export function renderConfigFiles(ctx: NodeContext, tls: { cert: string; key: st
     { host: '*', port: '*', database: '*', user: cfg.replUser, password: cfg.replPassword },
     { host: '*', port: '*', database: '*', user: cfg.superuser, password: cfg.superuserPassword },
   ]), 0o600, owner)) changed.push('pgpass');
-  writeIfChanged(path.join(paths.runDir, 'repmgr.password'), cfg.replPassword + '\n', 0o600, owner);
+  writeIfChanged(path.join(paths.secretsDir, 'repmgr.password'), cfg.replPassword + '\n', 0o600, owner);
   w('current-primary.json', JSON.stringify({
     PGSWARM_NODE_NAME: cfg.nodeName,
     PGSWARM_PEERS: cfg.members.map((m) => `${m.name}@${m.host}:${m.port}:${m.sshPort}`).join(','),
     PGSWARM_REPMGR_USER: cfg.replUser,
-    PGSWARM_REPMGR_PASSWORD_FILE: path.join(paths.runDir, 'repmgr.password'),
+    PGSWARM_REPMGR_PASSWORD_FILE: path.join(paths.secretsDir, 'repmgr.password'),
     PGSWARM_CA_CERT_FILE: cfg.caCertFile,
     PGSWARM_CONNECT_TIMEOUT_SECS: String(cfg.connectTimeoutSecs),
   }, null, 2) + '\n');

@@ -36,7 +36,7 @@ import { BouncerAdmin, BouncerAdminOptions } from '../adapters/bouncer-admin';
 import { Supervisor } from './supervisor';
 import { lookupUser } from '../adapters/os-users';
 import { ensureCertificate } from '../adapters/tls-issuer';
-import { writeFileExclusive } from '../adapters/atomic-file';
+import { writeFileExclusive, ensureOwnedDir, ensureRootDir } from '../adapters/atomic-file';
 import { proxyHealth, healthLine, HEALTH_FILE } from '../core/proxy-health';
 
 export type AskNode = (m: Member) => Promise<AskResult>;
@@ -180,13 +180,17 @@ export class ProxyAgent {
   private async prepareFiles(): Promise<void> {
     const home = this.c.home;
     this.ids = process.getuid?.() === 0 ? lookupUser(this.c.runUser) : undefined;
-    fs.mkdirSync(home, { recursive: true, mode: 0o750 });
-    for (const d of [this.paths.socketDir, this.paths.noRouteDir]) {
-      fs.mkdirSync(d, { recursive: true, mode: 0o700 });
-      fs.chmodSync(d, 0o700);
-      if (this.ids) fs.chownSync(d, this.ids.uid, this.ids.gid);
+    // The home is root's (0755): PgBouncer's user owns only its socket dir and the no-route dir in it,
+    // so it can neither replace nor redirect what the agent writes (ini, auth file, state, TLS, SSH key).
+    fs.mkdirSync(home, { recursive: true, mode: 0o755 });
+    if (this.ids) {
+      fs.chownSync(home, 0, 0);
+      fs.chmodSync(home, 0o755);
     }
-    if (this.ids) fs.chownSync(home, this.ids.uid, this.ids.gid);
+    for (const d of [this.paths.socketDir, this.paths.noRouteDir]) {
+      if (this.ids) ensureOwnedDir(d, this.ids, 0o700);
+      else fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+    }
     let certFile = this.c.tlsCertFile;
     let keyFile = this.c.tlsKeyFile;
     if (!certFile || !keyFile) {
@@ -236,17 +240,14 @@ export class ProxyAgent {
   }
 
   /**
-   * The health file's directory: root-owned 0755 when the agent runs as root, so PgBouncer's user
-   * (which owns PGSWARM_PROXY_HOME) can neither replace the file nor the directory.
+   * The health file's directory: owned by the agent's user (root in the image), 0755, so PgBouncer's
+   * user can neither replace the file nor the directory.
    */
   private prepareHealthDir(): void {
     const d = this.paths.healthDir;
-    fs.mkdirSync(d, { recursive: true, mode: 0o755 });
-    const st = fs.lstatSync(d);
-    if (!st.isDirectory()) throw new Error(`${d}: not a directory`);
+    fs.mkdirSync(path.dirname(d), { recursive: true, mode: 0o755 });
+    ensureRootDir(d);
     const uid = process.getuid?.();
-    if (uid !== undefined && st.uid !== uid) fs.chownSync(d, uid, process.getgid?.() ?? 0);
-    fs.chmodSync(d, 0o755);
     const parent = fs.statSync(path.dirname(d));
     if (uid === 0 && (parent.uid !== 0 || (parent.mode & 0o022) !== 0)) {
       this.log.warn({ event: 'health-dir-parent', dir: d }, `${path.dirname(d)} is not root-owned and closed to others: another user could replace ${d} (use a directory under /run)`);

@@ -36,7 +36,7 @@ export async function initWitness(ctx: NodeContext): Promise<void> {
   fs.mkdirSync(paths.pgdata, { recursive: true, mode: 0o700 });
   fs.chownSync(paths.pgdata, ctx.owner.uid, ctx.owner.gid);
   fs.chmodSync(paths.pgdata, 0o700);
-  const pwfile = path.join(paths.runDir, 'initdb.pw');
+  const pwfile = path.join(paths.secretsDir, 'initdb.pw');
   writeIfChanged(pwfile, cfg.superuserPassword + '\n', 0o600, ctx.owner);
   try {
     const args = ['-D', paths.pgdata, '-U', cfg.superuser, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C.UTF-8'];

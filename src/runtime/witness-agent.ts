@@ -122,7 +122,7 @@ export class WitnessAgent {
             return 3;
           case 'discard-partial': {
             await stopPostgres(ctx);
-            const dest = discardPartial(ctx, 'witness');
+            const dest = await discardPartial(ctx, 'witness');
             ctx.log.warn({ event: 'discarded-partial', movedTo: dest }, `moved the half-built witness PGDATA to ${dest}`);
             continue;
           }

@@ -25,21 +25,21 @@ import type { Member } from '../core/node-config';
  *    fences itself (stops PostgreSQL through the supervisor) when it loses the
  *    majority for PGSWARM_FENCE_AFTER_MS or sees a newer primary;
  *  - on a standby: records "streaming / synchronous at T with LSN L" in
- *    run/standby-history.json for the promotion guard, keeps the synchronous
+ *    state/standby-history.json for the promotion guard, keeps the synchronous
  *    setting it will need the moment it is promoted, and follows a newly
  *    promoted primary at once instead of waiting for repmgrd's polling
  *    (field notes pitfall 5).
  */
 export function historyPath(ctx: NodeContext): string {
-  return path.join(ctx.paths.runDir, 'standby-history.json');
+  return path.join(ctx.paths.stateDir, 'standby-history.json');
 }
 
 export function zeroLossPaths(ctx: NodeContext) {
   return {
     history: historyPath(ctx),
-    syncStatus: path.join(ctx.paths.runDir, 'sync-status.json'),
-    fence: path.join(ctx.paths.runDir, 'fence.json'),
-    streamedOn: path.join(ctx.paths.runDir, 'primary-streamed.json'),
+    syncStatus: path.join(ctx.paths.stateDir, 'sync-status.json'),
+    fence: path.join(ctx.paths.stateDir, 'fence.json'),
+    streamedOn: path.join(ctx.paths.stateDir, 'primary-streamed.json'),
     validateConf: path.join(ctx.paths.confDir, 'validate.json'),
   };
 }
@@ -324,7 +324,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
     history = recordStandbyTick(history, { node: cfg.nodeName, now, streaming: l.receiverStatus === 'streaming', receivedLsn: l.receivedLsn, upstream: up?.name ?? null, primaryView: view });
     const shape = historyShape(history);
     if (shape !== historyWritten.shape || now - historyWritten.at >= HISTORY_REFRESH_MS) {
-      writeIfChanged(zp.history, JSON.stringify(history) + '\n', 0o600, ctx.owner);
+      writeIfChanged(zp.history, JSON.stringify(history) + '\n', 0o644);
       historyWritten = { shape, at: now };
     }
     const want = standbySyncNames(cfg.syncMode, others.map((m) => m.name));
@@ -420,7 +420,7 @@ export function zeroLossExtras(ctx: NodeContext): NodeExtras {
         PGSWARM_NODE_NAME: cfg.nodeName,
         PGSWARM_PEERS: cfg.members.map((m) => `${m.name}@${m.host}:${m.port}:${m.sshPort}`).join(','),
         PGSWARM_REPMGR_USER: cfg.replUser,
-        PGSWARM_REPMGR_PASSWORD_FILE: path.join(ctx.paths.runDir, 'repmgr.password'),
+        PGSWARM_REPMGR_PASSWORD_FILE: path.join(ctx.paths.secretsDir, 'repmgr.password'),
         PGSWARM_CA_CERT_FILE: cfg.caCertFile,
         PGSWARM_CONNECT_TIMEOUT_SECS: String(cfg.connectTimeoutSecs),
         PGSWARM_SYNC_MODE: cfg.syncMode,

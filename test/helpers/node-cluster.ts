@@ -262,7 +262,7 @@ export class NodeCluster {
 
   state(n: TestNode): { phase?: string; decision?: { action: string; rule: string; reason: string } } {
     try {
-      return JSON.parse(fs.readFileSync(path.join(n.home, 'run', 'state.json'), 'utf8'));
+      return JSON.parse(fs.readFileSync(path.join(n.home, 'state', 'state.json'), 'utf8'));
     } catch {
       return {};
     }

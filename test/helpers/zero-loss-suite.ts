@@ -110,7 +110,7 @@ export function zeroLossSuite(prefix: string, base: number, opts: ZeroLossSuiteO
     t.ok(sync.p50 > 0 && local.p50 > 0, 'latency measured');
     for (const s of c.nodes.slice(1)) {
       const h = await waitFor(`${s.name} history`, async () => {
-        const j = JSON.parse(fs.readFileSync(path.join(s.home, 'run', 'standby-history.json'), 'utf8')) as { streamingAt: number | null; syncAtObservation: boolean };
+        const j = JSON.parse(fs.readFileSync(path.join(s.home, 'state', 'standby-history.json'), 'utf8')) as { streamingAt: number | null; syncAtObservation: boolean };
         return j.streamingAt && j.syncAtObservation ? j : null;
       }, 20000, 300);
       t.ok(h.streamingAt, `${s.name} recorded that it streams, synchronously`);

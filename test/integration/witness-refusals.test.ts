@@ -91,7 +91,7 @@ t.test('a witness on an empty volume with no data node up yet initialises its me
     const deadline = Date.now() + 120000;
     let state: { phase?: string; decision?: { rule?: string } } = {};
     while (Date.now() < deadline) {
-      try { state = JSON.parse(fs.readFileSync(path.join(home, 'run', 'state.json'), 'utf8')); } catch { state = {}; }
+      try { state = JSON.parse(fs.readFileSync(path.join(home, 'state', 'state.json'), 'utf8')); } catch { state = {}; }
       if (state.phase === 'running' || p.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 300));
     }

@@ -26,7 +26,7 @@ const { c, byName, routed, events, checkNothingLost } = zeroLossSuite('zld', 159
 const patientClient = () => c.proxyClient('app', 'app-password', { queryMs: 30000 });
 const runFile = (n: TestNode, f: string) => {
   try {
-    return fs.readFileSync(path.join(n.home, 'run', f), 'utf8');
+    return fs.readFileSync(path.join(n.home, 'state', f), 'utf8');
   } catch {
     return null;
   }
@@ -34,7 +34,7 @@ const runFile = (n: TestNode, f: string) => {
 const syncStatus = (n: TestNode) => parseSyncStatus(runFile(n, 'sync-status.json'));
 const ssn = async (n: TestNode) => (await c.query<{ s: string }>(n, "SELECT current_setting('synchronous_standby_names') AS s"))[0].s;
 /** Stops a node's PostgreSQL through its control socket (as repmgr's service_stop_command does): the agent, sshd and current-primary stay up. */
-const stopPostgres = (n: TestNode) => sendControl(path.join(n.home, 'run', 'ctl.sock'), 'stop', 60000);
+const stopPostgres = (n: TestNode) => sendControl(path.join(n.home, 'state', 'ctl.sock'), 'stop', 60000);
 const strictEnv = (n: TestNode) => {
   const env: Record<string, string> = { ...c.env(n), PGSWARM_SYNC_MODE: 'strict' };
   delete env.PGSWARM_DEGRADE_AFTER_MS; // only valid in degrade mode

@@ -95,3 +95,21 @@ t.test('sshd_config is hardened', async (t) => {
   const base = { port: 22, listenAddress: '0.0.0.0', hostKeyFile: '/k', authorizedKeysFile: '/a', allowUser: 'postgres', pidFile: '/p' };
   for (const [name, o] of bad) t.throws(() => sshdConfig({ ...base, ...o } as never), name);
 });
+
+t.test('split key files: the run user gets node-client keys only, the answer account proxy keys only', async (t) => {
+  const node = authorizedKeys([proxy, client1, host1], { currentPrimaryCommand: CMD, only: 'node-client' });
+  const answer = authorizedKeys([proxy, client1, host1], { currentPrimaryCommand: CMD, only: 'proxy' });
+  t.match(node, client1.publicKey);
+  t.notMatch(node, proxy.publicKey, 'no proxy key can log in as the PostgreSQL OS user');
+  t.match(answer, `restrict,command="${CMD}" ${proxy.publicKey}`);
+  t.notMatch(answer, client1.publicKey, 'no node-client key can log in as the answer account');
+});
+
+t.test('sshd_config: the answer account in AllowUsers, its own key file and a ForceCommand in a final Match block', async (t) => {
+  const base = { port: 2222, listenAddress: '0.0.0.0', hostKeyFile: '/h/key', authorizedKeysFile: '/s/authorized_keys', allowUser: 'postgres', pidFile: '/s/sshd.pid' };
+  const out = sshdConfig({ ...base, answer: { user: 'pgswarm-answer', authorizedKeysFile: '/s/answer_keys', command: '/usr/bin/perl /a/relay' } });
+  t.match(out, /\nAllowUsers postgres pgswarm-answer\n/);
+  t.match(out, /\nMatch User pgswarm-answer\n  AuthorizedKeysFile \/s\/answer_keys\n  ForceCommand \/usr\/bin\/perl \/a\/relay\n$/);
+  t.throws(() => sshdConfig({ ...base, answer: { user: 'postgres', authorizedKeysFile: '/s/k', command: '/x' } }), /answer.user/, 'the answer account is never the run user');
+  t.throws(() => sshdConfig({ ...base, answer: { user: 'pgswarm-answer', authorizedKeysFile: '/s/k', command: '/x "; sh' } }), /answer.command/);
+});

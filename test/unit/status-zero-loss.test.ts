@@ -22,7 +22,7 @@ t.test('parseSyncStatus / parseFence: the files the node writes; anything else i
     { text: JSON.stringify({ node: 'n1', fenced: false, reason: 'unfenced', at: SINCE }), sync: false, fence: true },
     { text: null, sync: false, fence: false },
     { text: '', sync: false, fence: false },
-    { text: 'cat: /var/lib/pgswarm/run/fence.json: No such file or directory', sync: false, fence: false },
+    { text: 'cat: /var/lib/pgswarm/state/fence.json: No such file or directory', sync: false, fence: false },
     { text: '{"mode":"strict","names":"x"}', sync: false, fence: false }, // no "degraded": not trusted
     { text: '[1,2]', sync: false, fence: false },
     { text: '{"fenced":"yes"}', sync: false, fence: false },
