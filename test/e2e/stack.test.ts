@@ -228,7 +228,7 @@ c.on('ready', async () => {
   await step('sftp', (done) => c.sftp((e) => done(e ? 'refused: ' + e.message : 'OPENED')));
   console.log(JSON.stringify(out)); c.end();
 }).on('error', (e) => { console.log(JSON.stringify({ error: e.message })); })
-  .connect({ host: 'pgnode1', port: 2222, username: 'postgres', privateKey: key, readyTimeout: 5000, hostVerifier: () => true });
+  .connect({ host: 'pgnode1', port: 2222, username: process.argv[1] || 'pgswarm-answer', privateKey: key, readyTimeout: 5000, hostVerifier: () => true });
 `;
 
 t.test('the proxy\'s SSH key runs current-primary and nothing else', async (t) => {
@@ -249,6 +249,31 @@ t.test('the proxy\'s SSH key runs current-primary and nothing else', async (t) =
   t.notMatch(o.pty_shell ?? 'uid=', /uid=/, 'no interactive shell');
   t.match(o.forward ?? '', /^refused/, 'port forwarding refused');
   t.match(o.sftp ?? '', /^refused/, 'sftp refused');
+  // The proxy's key belongs to the answer account only: as the PostgreSQL OS user it is no key at all.
+  const asPg = await docker.exec(task.containerId, ['node', '-e', SSH_PROBE, 'postgres'], { timeoutMs: 30000 });
+  t.match(asPg.stdout, /"error":"All configured authentication methods failed"/, 'the proxy key cannot log in as postgres');
+});
+
+t.test('least privilege: every capability dropped but the few needed, no_new_privs, nothing set-id, health checks root-only', async (t) => {
+  if (!need(t)) return;
+  // Capabilities by bit: CHOWN 0, DAC_OVERRIDE 1, FOWNER 3, KILL 5, SETGID 6, SETUID 7, SYS_CHROOT 18, AUDIT_WRITE 29.
+  const allowed = { pgnode: (1n << 0n) | (1n << 1n) | (1n << 3n) | (1n << 5n) | (1n << 6n) | (1n << 7n) | (1n << 18n) | (1n << 29n), pgproxy: (1n << 0n) | (1n << 1n) | (1n << 3n) | (1n << 5n) | (1n << 6n) | (1n << 7n) };
+  for (const s of ['pgnode1', 'pgnode2', 'pgnode3', 'pgproxy1', 'pgproxy2']) {
+    const { task } = await docker.runningTask(STACK, s);
+    if (!task?.containerId) {
+      t.fail(`${s}: no running container`);
+      continue;
+    }
+    const r = await docker.exec(task.containerId, ['sh', '-c', 'grep -E "^(CapEff|CapBnd|NoNewPrivs):" /proc/1/status; find / -xdev -perm /6000 -type f 2>/dev/null | head -5; echo END; stat -c "%U %a %n" /usr/local/bin/*-health'], { timeoutMs: 30000 });
+    const eff = BigInt('0x' + (/CapEff:\s*([0-9a-f]+)/.exec(r.stdout)?.[1] ?? 'ffffffffff'));
+    const bnd = BigInt('0x' + (/CapBnd:\s*([0-9a-f]+)/.exec(r.stdout)?.[1] ?? 'ffffffffff'));
+    const want = s.startsWith('pgnode') ? allowed.pgnode : allowed.pgproxy;
+    t.equal(eff & ~want, 0n, `${s}: no effective capability beyond what the agent needs (CapEff ${eff.toString(16)})`);
+    t.equal(bnd & ~want, 0n, `${s}: none in the bounding set either (CapBnd ${bnd.toString(16)})`);
+    t.match(r.stdout, /NoNewPrivs:\s*1/, `${s}: no_new_privs is set for PID 1 and its children`);
+    t.equal(r.stdout.split('END')[0].split('\n').filter((l) => l.startsWith('/')).length, 0, `${s}: no set-id file in the image`);
+    t.match(r.stdout.split('END')[1], /^\s*root 755 \/usr\/local\/bin\/pg(node|proxy)-health\s*$/, `${s}: the health check is root's, 0755`);
+  }
 });
 
 t.test('pgswarm down --volumes removes everything it made', async (t) => {
