@@ -119,11 +119,14 @@ t.test('a proxy key enrolled with a join token runs the real current-primary ove
   }, 20000);
   await db.end();
   t.equal(st.status, 'accepted', st.reason ?? '');
-  await waitFor('proxy key in n2 authorized_keys', async () => fs.readFileSync(path.join(n2.home, 'ssh', 'authorized_keys'), 'utf8').includes(kp.publicKeyLine.split(' ')[1]), 20000);
-  const line = fs.readFileSync(path.join(n2.home, 'ssh', 'authorized_keys'), 'utf8').split('\n').find((l) => l.includes(kp.publicKeyLine.split(' ')[1]))!;
+  await waitFor('proxy key in n2 answer_keys', async () => fs.readFileSync(path.join(n2.home, 'ssh', 'answer_keys'), 'utf8').includes(kp.publicKeyLine.split(' ')[1]), 20000);
+  const line = fs.readFileSync(path.join(n2.home, 'ssh', 'answer_keys'), 'utf8').split('\n').find((l) => l.includes(kp.publicKeyLine.split(' ')[1]))!;
   t.match(line, /^restrict,command="[^"]*current-primary[^"]*" ssh-ed25519 /, 'proxy key forced to current-primary');
+  t.notMatch(fs.readFileSync(path.join(n2.home, 'ssh', 'authorized_keys'), 'utf8'), kp.publicKeyLine.split(' ')[1], 'the proxy key is not a key of the postgres account');
   const knownHosts = parseKnownHosts(fs.readFileSync(path.join(n2.home, 'ssh', 'known_hosts'), 'utf8'));
-  const r = await sshExec({ host: n2.host, port: n2.sshPort, user: 'postgres', privateKey: fs.readFileSync(kp.privateKeyPath), knownHosts }, 'cat /etc/shadow');
+  const asPg = await sshExec({ host: n2.host, port: n2.sshPort, user: 'postgres', privateKey: fs.readFileSync(kp.privateKeyPath), knownHosts }, 'id').catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+  t.not(asPg.code, 0, `the proxy key cannot log in as postgres (${asPg.stderr.slice(0, 120)})`);
+  const r = await sshExec({ host: n2.host, port: n2.sshPort, user: 'pgswarm-answer', privateKey: fs.readFileSync(kp.privateKeyPath), knownHosts }, 'cat /etc/shadow');
   const ans = parseCurrentPrimary(r.stdout);
   t.ok(ans, `a well-formed answer: ${r.stdout} ${r.stderr}`);
   t.equal(ans!.primary, 'n1');

@@ -107,7 +107,7 @@ t.test('2+1 cold start in strict mode: the witness registers with repmgr, holds 
   t.equal(answers[answers.length - 1].primary, 'n1', 'the witness answers over SSH (forced command, verified host key) as role=witness naming n1');
   const votes = proxyEvents('vote').filter((e) => e.primary === 'n1');
   t.match(String(votes[votes.length - 1]?.reason), /3 voters|\/3/, 'the proxy votes over 3 voters (2 data + witness)');
-  t.ok(fs.readFileSync(path.join(w.home, 'ssh', 'authorized_keys'), 'utf8').includes('command="'), 'the proxy key on the witness is restricted to the forced command');
+  t.ok(fs.readFileSync(path.join(w.home, 'ssh', 'answer_keys'), 'utf8').includes('command="'), 'the proxy key on the witness is restricted to the forced command');
   t.equal(proxyEvents('witness-mismatch').length, 0, 'the proxy and every node agree on the witness');
 });
 
