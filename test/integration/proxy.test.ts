@@ -231,7 +231,7 @@ t.test('pgproxy with real PgBouncer and PostgreSQL', { timeout: 300000 }, async 
       fs.writeFileSync(path.join(home, 'pgbouncer.ini'), renderPgbouncerIni({
         listenAddr: '127.0.0.1', listenPort: port, unixSocketDir: path.join(home, 'run'), route: { host, port: PORTS.n1 }, noRouteDir: path.join(home, 'none'),
         databases: ['*'], authFile: path.join(home, 'userlist.txt'), authUser: 'pgswarm_auth', adminUser: 'adm', statsUser: 'sts',
-        clientTlsCertFile: path.join(config.home, 'tls', 'server.crt'), clientTlsKeyFile: path.join(config.home, 'tls', 'server.key'), serverTlsCaFile: tls.caCert,
+        clientTlsCertFile: proxyTls.cert, clientTlsKeyFile: proxyTls.key, serverTlsCaFile: tls.caCert,
         poolMode: 'transaction', defaultPoolSize: 2, maxClientConn: 10, maxDbConnections: 5, queryWaitTimeoutSecs: 5, serverConnectTimeoutSecs: 2, serverLoginRetrySecs: 1, logConnections: true,
       }));
       for (const f of ['run', 'none', 'userlist.txt', 'pgbouncer.ini', '.']) fs.chownSync(path.join(home, f), pgUser.uid, pgUser.gid);
