@@ -152,8 +152,9 @@ export async function enrollProxyIdentity(c: ProxyConfig, log: Logger, retryMs =
     return k.csr;
   };
   if (ownTls) tlsKeyFile = path.join(tlsDir, 'server.key');
-  const obtain = async (what: string): Promise<void> => {
-    for (;;) {
+  const obtain = async (what: string, tries = Infinity): Promise<void> => {
+    for (let n = 0; ; n++) {
+      if (n >= tries) throw new Error(`no certificate after ${tries} attempt(s)`);
       const csr = await wantCertificate();
       const proof = csr ? signWithSshKey(sshPrivate, csrProofMessage(csr)) : null;
       const r = await enrollOnce(c, kp.publicKeyLine, log, csr, proof);
@@ -191,7 +192,8 @@ export async function enrollProxyIdentity(c: ProxyConfig, log: Logger, retryMs =
       if (ownTls && Date.now() - lastCertCheck > 3600_000) {
         lastCertCheck = Date.now();
         if (!(await certificateUsable(c.caCertFile, certFile).catch(() => true))) {
-          await obtain('certificate expires within 30 days').then(() => onRenewed(), (e) => log.error({ event: 'tls-renew-failed', err: (e as Error).message }, 'certificate renewal failed'));
+          // one attempt per hour: the known_hosts refresh above must keep going meanwhile
+          await obtain('certificate expires within 30 days', 1).then(() => onRenewed(), (e) => log.error({ event: 'tls-renew-failed', err: (e as Error).message }, 'certificate renewal failed'));
         }
       }
     }
