@@ -22,7 +22,7 @@ import { proxyRolesSql, proxyAuthFunctionSql, AUTH_FUNCTION } from '../src/core/
 import { lookupUser } from '../src/adapters/os-users';
 import { childProcessRunner } from '../src/adapters/child-process-runner';
 import type { Member } from '../src/core/node-config';
-import { makeTempDir, makeTls, instance, initPrimary, stopPg, direct, realAskNode, PG_BIN } from '../test/helpers/proxy-fixtures';
+import { makeTempDir, makeTls, operatorProxyCertificate, instance, initPrimary, stopPg, direct, realAskNode, PG_BIN } from '../test/helpers/proxy-fixtures';
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 2);
@@ -83,9 +83,10 @@ async function main(): Promise<void> {
     if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
 
     // pgproxy: our agent + PgBouncer, asking the (single) node every 500 ms
+    const proxyTls = await operatorProxyCertificate(dir, tls, 'bench');
     const env: Record<string, string> = {
       PGSWARM_PROXY_NAME: 'bench', PGSWARM_PEERS: 'n1@127.0.0.1:' + P.pg + ':22', PGSWARM_PROXY_LISTEN_ADDR: '127.0.0.1', PGSWARM_PROXY_PORT: String(P.proxy),
-      PGSWARM_PROXY_HOME: path.join(dir, 'proxy'), PGSWARM_CA_CERT_FILE: tls.caCert, PGSWARM_CA_KEY_FILE: tls.caKey, PGSWARM_AUTH_PASSWORD: AUTH_PW,
+      PGSWARM_PROXY_HOME: path.join(dir, 'proxy'), PGSWARM_CA_CERT_FILE: tls.caCert, PGSWARM_PROXY_TLS_CERT_FILE: proxyTls.cert, PGSWARM_PROXY_TLS_KEY_FILE: proxyTls.key, PGSWARM_AUTH_PASSWORD: AUTH_PW,
       PGSWARM_STATS_PASSWORD: 'bench-stats', PGSWARM_PROXY_POOL_SIZE: '20', PGSWARM_PROXY_MAX_DB_CONNECTIONS: '80',
     };
     const parsed = parseProxyConfig({ env, readFile: (p) => fs.readFileSync(p, 'utf8') });

@@ -20,7 +20,13 @@ import type { KnownHostEntry } from '../core/host-verifier';
  * token, and return the private key and a live known_hosts provider built
  * from the verified registry rows.
  */
-export type EnrollProxy = (c: ProxyConfig, log: Logger) => Promise<{ privateKey: Buffer | string; knownHosts: () => readonly KnownHostEntry[] }>;
+export type EnrollProxy = (c: ProxyConfig, log: Logger) => Promise<{
+  privateKey: Buffer | string;
+  knownHosts: () => readonly KnownHostEntry[];
+  /** Client-facing certificate issued by a node from the proxy's CSR (when the operator gave none). */
+  tls?: { cert: string; key: string };
+  onCertificateRenewed?: (fn: () => Promise<void> | void) => void;
+}>;
 
 export const enrollProxy: EnrollProxy = async (c, log) => enrollProxyIdentity(c, log);
 
@@ -50,10 +56,14 @@ export async function main(argv = process.argv.slice(2), env = process.env, enro
   const log = createLogger('pgproxy', { level: c.logLevel });
   log.info({ event: 'start', proxy: c.proxyName, members: c.members.map((m) => m.name), pollIntervalMs: c.pollIntervalMs }, 'pgproxy starting');
   let follower: SshFollower;
+  let config = c;
+  let onRenewed: ((fn: () => Promise<void> | void) => void) | undefined;
   // Nodes send a heartbeat every second: a node silent this long is dropped and reconnected.
   const heartbeatTimeoutMs = followTimeoutMs(c);
   try {
     const id = await enroll(c, log);
+    if (id.tls) config = { ...c, tlsCertFile: id.tls.cert, tlsKeyFile: id.tls.key };
+    onRenewed = id.onCertificateRenewed;
     follower = new SshFollower({
       user: c.sshUser, privateKey: id.privateKey, knownHosts: id.knownHosts,
       connectTimeoutMs: c.sshTimeoutMs, heartbeatTimeoutMs, legacyPollMs: c.pollIntervalMs, logger: log,
@@ -63,7 +73,7 @@ export async function main(argv = process.argv.slice(2), env = process.env, enro
     return 1;
   }
   const agent = new ProxyAgent({
-    config: c, logger: log,
+    config, logger: log,
     watchNode: (m, push) => follower.watch(m, push),
     // The follower's watchdog decides silence (it does not blame a node for our own starvation,
     // up to 3× its deadline); the agent's staleness is only the backstop beyond that.
@@ -79,6 +89,7 @@ export async function main(argv = process.argv.slice(2), env = process.env, enro
     process.on('SIGINT', () => void stop('SIGINT').then(() => resolve(0)));
   });
   await agent.start();
+  onRenewed?.(() => agent.reloadTls());
   return done;
 }
 

@@ -30,7 +30,7 @@ export interface SecretSpec {
 
 export const SECRET_SPECS: readonly SecretSpec[] = [
   { key: 'signing_key', file: 'signing.key', usedBy: 'pgnode', what: 'cluster ed25519 signing key (signs registry rows and join tokens)' },
-  { key: 'ca_key', file: 'ca.key', usedBy: 'pgnode, pgproxy', what: 'cluster CA private key (each node and proxy issues its own TLS certificate)' },
+  { key: 'ca_key', file: 'ca.key', usedBy: 'pgnode', what: 'cluster CA private key (each node issues its own TLS certificate and signs the proxies\' CSRs; never given to a proxy)' },
   { key: 'ca_crt', file: 'ca.crt', usedBy: 'pgnode, pgproxy, clients', public: true, what: 'cluster CA certificate' },
   { key: 'postgres_password', file: 'postgres.password', usedBy: 'pgnode', what: 'database superuser password', password: true },
   { key: 'repmgr_password', file: 'repmgr.password', usedBy: 'pgnode', what: 'replication/repmgr role password', password: true },

@@ -1,11 +1,14 @@
 import nacl from 'tweetnacl';
+import { createHash } from 'node:crypto';
 import { canonicalBytes, canonicalString } from './canonical';
 import { publicKeyOf, sign, signingKeyId, verify } from './signing';
 import { NAME_RE } from './registry-row';
 
 /**
  * Join tokens: a payload {kind, name, id, iat, exp, iss} signed with the
- * cluster signing key, written as base64url(payload).base64url(signature).
+ * cluster signing key, written as base64url(payload).base64url(signature).base64url(gate)
+ * (gate: see tokenGateKey; tokens without it are still valid for nodes, but
+ * a primary whose schema has the gate key refuses to store them).
  * A token lets one proxy enroll one SSH public key: the first key that uses
  * it is bound to it, and the same token with any other key is refused.
  */
@@ -74,7 +77,28 @@ export function createToken(input: CreateTokenInput, secretKeyB64: string, now: 
   };
   const body = canonicalBytes(payload);
   const sig = sign(signedBytes(body), secretKeyB64);
-  return `${b64u(body)}.${Buffer.from(sig, 'base64').toString('base64url')}`;
+  const bodyB64 = b64u(body);
+  return `${bodyB64}.${Buffer.from(sig, 'base64').toString('base64url')}.${tokenGateMac(bodyB64, tokenGateKey(secretKeyB64)).toString('base64url')}`;
+}
+
+const GATE_DOMAIN = 'pgswarm/enroll-gate/v1\n';
+
+/**
+ * The enrollment gate key: derived from the signing key (one-way), stored on
+ * the primary where only the SECURITY DEFINER pgswarm.enroll() reads it. The
+ * database cannot check an ed25519 signature, but it can check this keyed
+ * hash with sha256(), so requests with a forged or garbage token are refused
+ * before they are stored. It only gates storage: trust still needs the
+ * ed25519 signature, checked by a node.
+ */
+export function tokenGateKey(secretKeyB64: string): Buffer {
+  return createHash('sha256').update(GATE_DOMAIN).update(Buffer.from(secretKeyB64, 'base64')).digest();
+}
+
+/** H(K || H(K || body)), body = the token's first (base64url) segment as ASCII: what pgswarm.enroll() recomputes with sha256(). */
+export function tokenGateMac(bodyB64: string, key: Buffer): Buffer {
+  const inner = createHash('sha256').update(key).update(bodyB64, 'ascii').digest();
+  return createHash('sha256').update(key).update(inner).digest();
 }
 
 /** Decodes the payload without checking anything (for display and for logging the id of a refused token). */
@@ -166,9 +190,10 @@ function splitToken(token: string): [string, string] {
   if (typeof token !== 'string') throw new Error('token is not a string');
   const t = token.trim();
   if (t.length > 4096) throw new Error('token too long');
+  // An optional third segment is the enrollment gate's keyed hash (checked by the database, not here).
   const parts = t.split('.');
-  if (parts.length !== 2 || !/^[A-Za-z0-9_-]+$/.test(parts[0]) || !/^[A-Za-z0-9_-]+$/.test(parts[1])) {
-    throw new Error('expected base64url(payload).base64url(signature)');
+  if ((parts.length !== 2 && parts.length !== 3) || !parts.every((x) => /^[A-Za-z0-9_-]+$/.test(x))) {
+    throw new Error('expected base64url(payload).base64url(signature)[.gate]');
   }
   return [parts[0], parts[1]];
 }

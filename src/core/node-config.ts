@@ -59,6 +59,8 @@ export interface NodeConfig {
   /** The account the proxies' restricted keys log in as (never the PostgreSQL OS user). */
   answerUser: string;
   enrollPassword?: string;
+  /** Names (DNS or IP) the operator adds to every proxy's TLS certificate besides the proxy's own name (node names are never added). */
+  proxyCertNames: string[];
   authUser: string;
   authPassword?: string;
   keySyncIntervalMs: number;
@@ -120,6 +122,7 @@ export const NODE_SETTINGS: readonly SettingSpec[] = [
   { name: 'PGSWARM_SSH_USER', kind: 'string', default: 'postgres', help: 'the account repmgr\'s node-client keys log in as (the PostgreSQL OS user)' },
   { name: 'PGSWARM_ANSWER_USER', kind: 'string', default: 'pgswarm-answer', help: 'the account the proxies\' keys log in as: forced to run the answer relay, its own uid so the PostgreSQL OS user cannot reach it' },
   { name: 'PGSWARM_ENROLL_PASSWORD', kind: 'secret', help: 'password of the low-privilege role proxies enroll their SSH key through' },
+  { name: 'PGSWARM_PROXY_CERT_NAMES', kind: 'list', default: '', help: 'extra names (DNS or IP) put in every proxy\'s client-facing TLS certificate besides its own name, e.g. a public host name; node and witness names are never allowed' },
   { name: 'PGSWARM_AUTH_USER', kind: 'string', default: 'pgswarm_auth', help: 'minimal role the proxies\' PgBouncer runs auth_query as' },
   { name: 'PGSWARM_AUTH_PASSWORD', kind: 'secret', help: 'its password; when set, the first primary creates the role and its lookup function' },
   { name: 'PGSWARM_KEY_SYNC_INTERVAL_MS', kind: 'duration-ms', default: '2000', help: 'how often the signed key registry is read and authorized_keys/known_hosts re-rendered' },
@@ -215,6 +218,10 @@ export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: st
   const lease = v.PGSWARM_DETACH_LEASE_MS as number | undefined;
   if (!isWitness && lease !== undefined && ct !== undefined && lease < 3 * ct * 1000) errors.push(`PGSWARM_DETACH_LEASE_MS: ${lease} ms is shorter than three probe rounds (3 x PGSWARM_CONNECT_TIMEOUT_SECS = ${3 * ct * 1000} ms): a detached standby could re-attach to the old primary while the candidate that detached it is still promoting`);
   if ((v.PGSWARM_SYNC_INTERVAL_MS as number) < 100) errors.push('PGSWARM_SYNC_INTERVAL_MS: must be at least 100');
+  for (const n of (v.PGSWARM_PROXY_CERT_NAMES as string[] | undefined) ?? []) {
+    if (members.some((m) => m.name === n) || (witness && witness.name === n)) errors.push(`PGSWARM_PROXY_CERT_NAMES: "${n}" is a node's name (a proxy's certificate must never pass for a node)`);
+    else if (!/^[A-Za-z0-9.:-]{1,253}$/.test(n)) errors.push(`PGSWARM_PROXY_CERT_NAMES: "${n}" is not a host name or IP address (no wildcards)`);
+  }
   if (errors.length || !self) return { errors };
   const home = v.PGSWARM_HOME as string;
   const pgBinDir = (v.PGSWARM_PG_BINDIR as string | undefined) ?? '';
@@ -258,6 +265,7 @@ export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: st
       sshUser: v.PGSWARM_SSH_USER as string,
       answerUser: v.PGSWARM_ANSWER_USER as string,
       enrollPassword: v.PGSWARM_ENROLL_PASSWORD as string | undefined,
+      proxyCertNames: (v.PGSWARM_PROXY_CERT_NAMES as string[] | undefined) ?? [],
       keySyncIntervalMs: v.PGSWARM_KEY_SYNC_INTERVAL_MS as number,
       authUser: v.PGSWARM_AUTH_USER as string,
       authPassword: v.PGSWARM_AUTH_PASSWORD as string | undefined,

@@ -20,10 +20,9 @@ export interface ProxyConfig {
   /** OS user PgBouncer runs as when the agent runs as root (PgBouncer refuses root). */
   runUser: string;
   caCertFile: string;
-  /** Either both of these (given certificate) or caKeyFile (issue our own, key made here). */
+  /** Both (a certificate given by the operator), or neither: the key is made here and a data node signs its CSR at enrollment. The proxy never holds the CA key. */
   tlsCertFile?: string;
   tlsKeyFile?: string;
-  caKeyFile?: string;
   authUser: string;
   authPassword: string;
   statsUser: string;
@@ -64,7 +63,6 @@ export const PROXY_SETTINGS: readonly SettingSpec[] = [
   { name: 'PGSWARM_CA_CERT_FILE', kind: 'path', required: true, help: 'cluster CA certificate: verifies the servers (verify-full)' },
   { name: 'PGSWARM_PROXY_TLS_CERT_FILE', kind: 'path', help: 'certificate PgBouncer shows to clients (with PGSWARM_PROXY_TLS_KEY_FILE)' },
   { name: 'PGSWARM_PROXY_TLS_KEY_FILE', kind: 'path', help: 'key of PGSWARM_PROXY_TLS_CERT_FILE' },
-  { name: 'PGSWARM_CA_KEY_FILE', kind: 'path', help: 'cluster CA key: issue the proxy\'s own certificate locally instead (key generated in PGSWARM_PROXY_HOME)' },
   { name: 'PGSWARM_AUTH_USER', kind: 'string', default: 'pgswarm_auth', check: userCheck, help: 'minimal role PgBouncer runs auth_query as' },
   { name: 'PGSWARM_AUTH_PASSWORD', kind: 'secret', required: true, help: 'password of PGSWARM_AUTH_USER' },
   { name: 'PGSWARM_STATS_USER', kind: 'string', default: 'pgswarm_stats', check: userCheck, help: 'stats-only console user (nodes ask it who is primary)' },
@@ -100,9 +98,9 @@ export function parseProxyConfig(src: Sources): { config?: ProxyConfig; errors: 
   if (listen !== undefined && !/^(\*|[A-Za-z0-9_.:-]+)(,(\*|[A-Za-z0-9_.:-]+))*$/.test(listen)) errors.push('PGSWARM_PROXY_LISTEN_ADDR: must be * or addresses separated by commas');
   const cert = v.PGSWARM_PROXY_TLS_CERT_FILE as string | undefined;
   const key = v.PGSWARM_PROXY_TLS_KEY_FILE as string | undefined;
-  const caKey = v.PGSWARM_CA_KEY_FILE as string | undefined;
   if ((cert === undefined) !== (key === undefined)) errors.push('PGSWARM_PROXY_TLS_CERT_FILE and PGSWARM_PROXY_TLS_KEY_FILE: set both or neither');
-  if (cert === undefined && key === undefined && caKey === undefined) errors.push('PGSWARM_PROXY_TLS_CERT_FILE/PGSWARM_PROXY_TLS_KEY_FILE or PGSWARM_CA_KEY_FILE: the proxy needs a TLS certificate for clients; give one, or the CA key to issue its own');
+  if (cert === undefined && key === undefined && v.PGSWARM_JOIN_TOKEN === undefined) errors.push('PGSWARM_PROXY_TLS_CERT_FILE/PGSWARM_PROXY_TLS_KEY_FILE or PGSWARM_JOIN_TOKEN: the proxy needs a TLS certificate for clients; give one, or a join token so that a node issues one at enrollment (the proxy never holds the CA key)');
+  if (src.env?.PGSWARM_CA_KEY_FILE !== undefined || (src.file && 'PGSWARM_CA_KEY_FILE' in src.file)) errors.push('PGSWARM_CA_KEY_FILE: the proxy no longer takes the CA key (a data node signs its certificate request); remove it');
   const users = ['PGSWARM_AUTH_USER', 'PGSWARM_STATS_USER', 'PGSWARM_PROXY_ADMIN_USER'].map((k) => v[k] as string | undefined).filter((x): x is string => !!x);
   if (new Set(users).size !== users.length) errors.push('PGSWARM_AUTH_USER, PGSWARM_STATS_USER, PGSWARM_PROXY_ADMIN_USER: must be three different names');
   const poll = v.PGSWARM_POLL_INTERVAL_MS as number | undefined;
@@ -133,7 +131,6 @@ export function parseProxyConfig(src: Sources): { config?: ProxyConfig; errors: 
       caCertFile: v.PGSWARM_CA_CERT_FILE as string,
       tlsCertFile: cert,
       tlsKeyFile: key,
-      caKeyFile: caKey,
       authUser: v.PGSWARM_AUTH_USER as string,
       authPassword: v.PGSWARM_AUTH_PASSWORD as string,
       statsUser: v.PGSWARM_STATS_USER as string,

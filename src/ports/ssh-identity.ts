@@ -12,8 +12,12 @@ export interface RegistryStore {
   publishRow(row: RegistryRow): Promise<void>;
   listPendingEnrollments(): Promise<EnrollmentRequest[]>;
   /** In one transaction: bind the token to the key, insert the proxy row, mark the request accepted. False if the token was bound to another key meanwhile. */
-  acceptEnrollment(requestId: number, tokenId: string, row: RegistryRow, decidedBy: string): Promise<boolean>;
+  acceptEnrollment(requestId: number, tokenId: string, row: RegistryRow, decidedBy: string, certificate?: string | null): Promise<boolean>;
   refuseEnrollment(requestId: number, tokenId: string | null, reason: string, decidedBy: string): Promise<void>;
+  /** A certificate renewal answered (optional: stores without certificate support never get renewals). */
+  completeCertificateRequest?(requestId: number, certificate: string, decidedBy: string): Promise<void>;
+  /** Deletes old decided and expired requests; counts per kind. */
+  purgeEnrollments?(): Promise<{ refused: number; expired: number; accepted: number }>;
 }
 
 export interface EnrollmentRequest {
@@ -22,6 +26,10 @@ export interface EnrollmentRequest {
   publicKey: string;
   requestedAt: Date;
   requestedBy: string;
+  /** PEM certificate request sent with the enrollment (or a renewal: token empty, proof set). */
+  csr?: string | null;
+  /** Renewal: base64 signature of the CSR by the enrolled SSH key. */
+  proof?: string | null;
 }
 
 export interface WriteOptions {

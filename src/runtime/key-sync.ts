@@ -3,7 +3,12 @@ import { verifyToken } from '../core/join-token';
 import { RegistryRow, signRow, verifyRows, IgnoredRow } from '../core/registry-row';
 import { authorizedKeys, knownHosts } from '../core/render-ssh';
 import { parsePublicKey } from '../core/ssh-public-key';
-import type { FileWriter, RegistryStore } from '../ports/ssh-identity';
+import type { FileWriter, RegistryStore, EnrollmentRequest } from '../ports/ssh-identity';
+import { csrProofMessage } from '../core/csr-policy';
+import { verifySshSignature } from '../adapters/ssh-proof';
+
+/** Signs a proxy's CSR for its enrolled name (policy-checked), or says why not. Only nodes with the CA key have one. */
+export type IssueProxyCertificate = (csrPem: string, proxyName: string) => Promise<{ ok: true; pem: string } | { ok: false; reason: string }>;
 
 /**
  * Key sync: reads the registry, trusts only rows signed with the cluster key,
@@ -46,6 +51,8 @@ export interface KeySyncDeps {
   proxyKeyTtlSeconds?: number | null;
   /** Written into enrollment decisions. */
   nodeName?: string;
+  /** Answers proxies' certificate requests (sent with the enrollment or as renewals). */
+  issueProxyCertificate?: IssueProxyCertificate;
 }
 
 export interface SyncReport {
@@ -73,7 +80,7 @@ export async function syncKeys(deps: KeySyncDeps, state: KeySyncState = new KeyS
   const writable = await store.isWritable();
   if (writable && deps.signingKey) {
     let changed = false;
-    changed = (await processEnrollments(deps, revoked, report)) || changed;
+    changed = (await processEnrollments(deps, revoked, report, verified.trusted)) || changed;
     changed = (await publishSelf(deps, verified.trusted, report)) || changed;
     if (changed) {
       revoked = await store.revokedTokenIds();
@@ -117,52 +124,104 @@ async function writeIfChanged(deps: KeySyncDeps, path: string, content: string, 
   return true;
 }
 
-async function processEnrollments(deps: KeySyncDeps, revoked: Set<string>, report: SyncReport): Promise<boolean> {
+async function processEnrollments(deps: KeySyncDeps, revoked: Set<string>, report: SyncReport, trusted: RegistryRow[]): Promise<boolean> {
   const { store, log } = deps;
   const pending = await store.listPendingEnrollments();
-  if (!pending.length) return false;
-  const uses = await store.tokenUses();
-  const by = deps.nodeName ?? deps.self?.name ?? 'pgnode';
   let changed = false;
-  for (const req of pending) {
-    const parsed = parsePublicKey(req.publicKey);
-    const fp = parsed.ok ? parsed.key.fingerprint : null;
-    const refuse = async (reason: string, detail: string, tokenId: string | null) => {
-      await store.refuseEnrollment(req.id, tokenId, reason, by);
-      report.enrollments.push({ id: req.id, accepted: false, reason, tokenId, fingerprint: fp });
-      log.warn({ event: 'enrollment-refused', requestId: req.id, tokenId, fingerprint: fp, requestedBy: req.requestedBy, reason, detail }, `enrollment refused: ${reason}`);
-    };
-    if (!parsed.ok) {
-      await refuse('bad-public-key', `${parsed.reason}: ${parsed.detail}`, null);
-      continue;
+  // Refusals are summarised: one line per round, not one per junk request.
+  const refusedBy = new Map<string, number>();
+  const examples: { requestId: number; tokenId: string | null; fingerprint: string | null; reason: string; detail: string }[] = [];
+  if (pending.length) {
+    const uses = await store.tokenUses();
+    const by = deps.nodeName ?? deps.self?.name ?? 'pgnode';
+    for (const req of pending) {
+      const parsed = parsePublicKey(req.publicKey);
+      const fp = parsed.ok ? parsed.key.fingerprint : null;
+      const refuse = async (reason: string, detail: string, tokenId: string | null) => {
+        await store.refuseEnrollment(req.id, tokenId, reason, by);
+        report.enrollments.push({ id: req.id, accepted: false, reason, tokenId, fingerprint: fp });
+        refusedBy.set(reason, (refusedBy.get(reason) ?? 0) + 1);
+        if (examples.length < 5) examples.push({ requestId: req.id, tokenId, fingerprint: fp, reason, detail: detail.slice(0, 200) });
+      };
+      if (!parsed.ok) {
+        await refuse('bad-public-key', `${parsed.reason}: ${parsed.detail}`, null);
+        continue;
+      }
+      if (!req.token) {
+        const r = await renewCertificate(deps, req, parsed.key.line, trusted);
+        if (!r.ok) await refuse(r.reason, r.detail, null);
+        else {
+          await store.completeCertificateRequest!(req.id, r.pem, by);
+          report.enrollments.push({ id: req.id, accepted: true, reason: 'certificate-renewed', tokenId: null, fingerprint: fp });
+          log.info({ event: 'proxy-certificate-renewed', requestId: req.id, proxy: r.name, fingerprint: fp }, `issued a new TLS certificate to proxy ${r.name}`);
+        }
+        continue;
+      }
+      const check = verifyToken(req.token, deps.verifyKey, deps.clock(), revoked, uses, parsed.key.fingerprint);
+      if (!check.ok) {
+        await refuse(check.reason, check.detail, check.tokenId ?? null);
+        continue;
+      }
+      let certificate: string | null = null;
+      if (req.csr) {
+        if (!deps.issueProxyCertificate) {
+          // another node (with the CA key) will decide it
+          continue;
+        }
+        const issued = await deps.issueProxyCertificate(req.csr, check.payload.name);
+        if (!issued.ok) {
+          await refuse('bad-csr', issued.reason, check.payload.id);
+          continue;
+        }
+        certificate = issued.pem;
+      }
+      const now = deps.clock();
+      const ttl = deps.proxyKeyTtlSeconds ?? null;
+      const row = signRow({
+        kind: 'proxy',
+        name: check.payload.name,
+        publicKey: parsed.key.line,
+        tokenId: check.payload.id,
+        createdAt: now.toISOString(),
+        expiresAt: ttl === null ? null : new Date(now.getTime() + ttl * 1000).toISOString(),
+      }, deps.signingKey as string);
+      const ok = await store.acceptEnrollment(req.id, check.payload.id, row, by, certificate);
+      if (!ok) {
+        report.enrollments.push({ id: req.id, accepted: false, reason: 'reused', tokenId: check.payload.id, fingerprint: fp });
+        refusedBy.set('reused', (refusedBy.get('reused') ?? 0) + 1);
+        if (examples.length < 5) examples.push({ requestId: req.id, tokenId: check.payload.id, fingerprint: fp, reason: 'reused', detail: 'token bound to another key or revoked meanwhile' });
+        continue;
+      }
+      uses.set(check.payload.id, parsed.key.fingerprint);
+      changed = true;
+      report.enrollments.push({ id: req.id, accepted: true, reason: 'ok', tokenId: check.payload.id, fingerprint: fp });
+      log.info({ event: 'enrollment-accepted', requestId: req.id, tokenId: check.payload.id, proxy: check.payload.name, fingerprint: fp, certificate: certificate !== null }, 'proxy key countersigned into the registry');
     }
-    const check = verifyToken(req.token, deps.verifyKey, deps.clock(), revoked, uses, parsed.key.fingerprint);
-    if (!check.ok) {
-      await refuse(check.reason, check.detail, check.tokenId ?? null);
-      continue;
+  }
+  if (refusedBy.size) {
+    const total = [...refusedBy.values()].reduce((x, y) => x + y, 0);
+    log.warn({ event: 'enrollment-refused', count: total, reasons: Object.fromEntries(refusedBy), examples }, `refused ${total} enrollment request(s): ${[...refusedBy].map(([r, n]) => `${r} ${n}`).join(', ')}`);
+  }
+  if (store.purgeEnrollments) {
+    const p = await store.purgeEnrollments();
+    if (p.refused + p.expired + p.accepted > 0) {
+      log.info({ event: 'enrollment-requests-purged', refused: p.refused, expired: p.expired, accepted: p.accepted }, `purged ${p.refused} refused, ${p.expired} expired and ${p.accepted} old accepted enrollment request(s)`);
     }
-    const now = deps.clock();
-    const ttl = deps.proxyKeyTtlSeconds ?? null;
-    const row = signRow({
-      kind: 'proxy',
-      name: check.payload.name,
-      publicKey: parsed.key.line,
-      tokenId: check.payload.id,
-      createdAt: now.toISOString(),
-      expiresAt: ttl === null ? null : new Date(now.getTime() + ttl * 1000).toISOString(),
-    }, deps.signingKey as string);
-    const ok = await store.acceptEnrollment(req.id, check.payload.id, row, by);
-    if (!ok) {
-      report.enrollments.push({ id: req.id, accepted: false, reason: 'reused', tokenId: check.payload.id, fingerprint: fp });
-      log.warn({ event: 'enrollment-refused', requestId: req.id, tokenId: check.payload.id, fingerprint: fp, reason: 'reused', detail: 'token bound to another key or revoked meanwhile' }, 'enrollment refused: reused');
-      continue;
-    }
-    uses.set(check.payload.id, parsed.key.fingerprint);
-    changed = true;
-    report.enrollments.push({ id: req.id, accepted: true, reason: 'ok', tokenId: check.payload.id, fingerprint: fp });
-    log.info({ event: 'enrollment-accepted', requestId: req.id, tokenId: check.payload.id, proxy: check.payload.name, fingerprint: fp }, 'proxy key countersigned into the registry');
   }
   return changed;
+}
+
+/** A renewal: the key must be a trusted proxy key, the CSR signed with it, and the CSR acceptable for that proxy's name. */
+async function renewCertificate(deps: KeySyncDeps, req: EnrollmentRequest, keyLine: string, trusted: RegistryRow[]): Promise<{ ok: true; pem: string; name: string } | { ok: false; reason: string; detail: string }> {
+  if (!req.csr || !req.proof) return { ok: false, reason: 'malformed', detail: 'no token and no signed certificate request' };
+  if (!deps.issueProxyCertificate || !deps.store.completeCertificateRequest) return { ok: false, reason: 'no-ca', detail: 'this node cannot issue certificates' };
+  const blob = keyLine.split(' ')[1];
+  const row = trusted.find((r) => r.kind === 'proxy' && r.publicKey.split(' ')[1] === blob);
+  if (!row) return { ok: false, reason: 'not-enrolled', detail: 'key is not a trusted proxy key' };
+  if (!verifySshSignature(keyLine, csrProofMessage(req.csr), req.proof)) return { ok: false, reason: 'bad-proof', detail: 'CSR not signed with the enrolled key' };
+  const issued = await deps.issueProxyCertificate(req.csr, row.name);
+  if (!issued.ok) return { ok: false, reason: 'bad-csr', detail: issued.reason };
+  return { ok: true, pem: issued.pem, name: row.name };
 }
 
 async function publishSelf(deps: KeySyncDeps, trusted: RegistryRow[], report: SyncReport): Promise<boolean> {

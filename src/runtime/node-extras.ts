@@ -10,6 +10,9 @@ import { ensureKeyPair } from '../adapters/ssh-keys';
 import { AtomicFileWriter } from '../adapters/atomic-file';
 import { PgRegistryStore, applyRegistrySchema } from '../adapters/registry-store';
 import { syncKeys, KeySyncState, SelfKeys } from './key-sync';
+import { proxyCertificateIssuer } from './proxy-certificates';
+import { tokenGateKey } from '../core/join-token';
+import { signingKeyId } from '../core/signing';
 import type { PgTarget } from '../adapters/pg-connect';
 import { probePeer } from '../adapters/peer-probe';
 import { childProcessRunner } from '../adapters/child-process-runner';
@@ -192,13 +195,21 @@ export function sshExtras(ctx: NodeContext, opts: SshExtrasOptions = {}): NodeEx
   let stopAnswers: (() => void) | undefined;
   let answers: AnswerServer | undefined;
 
+  // Proxies' client-facing certificates: signed here (this node has the CA key), never on the proxy.
+  const reserved = [...cfg.members.flatMap((m) => [m.name, m.host]), ...(cfg.witness ? [cfg.witness.name, cfg.witness.host] : []), cfg.nodeName];
+  const issueProxyCertificate = proxyCertificateIssuer({ caCert: cfg.caCertFile, caKey: cfg.caKeyFile, reservedNames: reserved, extraNames: cfg.proxyCertNames });
   const tick = async () => {
     const p = await connectPrimary(ctx).catch(() => null);
     if (!p) return;
     const { c } = p;
     try {
       if (!schemaApplied && (opts.applySchema ?? true)) {
-        await applyRegistrySchema(c, { enrollPassword: cfg.enrollPassword, agentRoles: [] });
+        await applyRegistrySchema(c, {
+          enrollPassword: cfg.enrollPassword, agentRoles: [],
+          signingKeyId: signingKeyId(cfg.verifyKey!),
+          // only a node with the signing key can derive the gate key; without it the gate stays as it is
+          ...(cfg.signingKey ? { gateKey: tokenGateKey(cfg.signingKey) } : {}),
+        });
         schemaApplied = true;
       }
       await syncKeys({
@@ -216,6 +227,7 @@ export function sshExtras(ctx: NodeContext, opts: SshExtrasOptions = {}): NodeEx
         knownHostsOwner: { uid: 0, gid: 0 },
         currentPrimaryCommand: currentPrimaryCommand(ctx),
         nodeName: cfg.nodeName,
+        issueProxyCertificate,
       }, state);
     } catch (e) {
       // A failed statement may leave a transaction open: the next tick starts on a new session.

@@ -20,7 +20,6 @@
  */
 import fs from 'node:fs';
 import { promises as dns } from 'node:dns';
-import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../core/log';
@@ -35,7 +34,6 @@ import type { Bouncer } from '../ports/bouncer';
 import { BouncerAdmin, BouncerAdminOptions } from '../adapters/bouncer-admin';
 import { Supervisor } from './supervisor';
 import { lookupUser } from '../adapters/os-users';
-import { ensureCertificate } from '../adapters/tls-issuer';
 import { writeFileExclusive, ensureOwnedDir, ensureRootDir } from '../adapters/atomic-file';
 import { proxyHealth, healthLine, HEALTH_FILE } from '../core/proxy-health';
 
@@ -173,6 +171,12 @@ export class ProxyAgent {
     this.writeState(false);
   }
 
+  /** The certificate files were replaced (renewal): PgBouncer re-reads them on RELOAD. */
+  async reloadTls(): Promise<void> {
+    await this.bouncer.reload();
+    this.log.info({ event: 'tls-reloaded' }, 'PgBouncer reloaded the renewed client-facing certificate');
+  }
+
   currentDecision(): VoteResult | null {
     return this.decided;
   }
@@ -191,17 +195,11 @@ export class ProxyAgent {
       if (this.ids) ensureOwnedDir(d, this.ids, 0o700);
       else fs.mkdirSync(d, { recursive: true, mode: 0o700 });
     }
-    let certFile = this.c.tlsCertFile;
-    let keyFile = this.c.tlsKeyFile;
-    if (!certFile || !keyFile) {
-      const issued = await ensureCertificate({
-        dir: this.paths.tlsDir, name: this.c.proxyName, altNames: [os.hostname(), 'localhost', '127.0.0.1'],
-        caCert: this.c.caCertFile, caKey: this.c.caKeyFile!, owner: this.ids,
-      });
-      this.log.info({ event: 'tls-certificate', changed: issued.changed, reason: issued.reason }, `client-facing certificate: ${issued.reason}`);
-      certFile = issued.cert;
-      keyFile = issued.key;
-    }
+    // Given by the operator, or issued by a data node from this proxy's CSR at enrollment (adapters/proxy-enroll.ts):
+    // the proxy never holds the CA key.
+    const certFile = this.c.tlsCertFile;
+    const keyFile = this.c.tlsKeyFile;
+    if (!certFile || !keyFile) throw new Error('no client-facing TLS certificate: set PGSWARM_PROXY_TLS_CERT_FILE/KEY_FILE or enroll with a join token (a node issues one)');
     const adminPassword = this.c.adminPassword ?? randomBytes(24).toString('base64url');
     if (!this.c.adminPassword) this.log.info({ event: 'admin-password' }, 'no PGSWARM_PROXY_ADMIN_PASSWORD: made a random one for this run (kept in memory; auth_file holds its SCRAM verifier)');
     this.writeOwned(this.paths.authFile, renderAuthFile([

@@ -139,6 +139,8 @@ export class NodeCluster {
       PGSWARM_KEY_SYNC_INTERVAL_MS: '1000',
       PGSWARM_CA_CERT_FILE: this.ca.cert,
       PGSWARM_CA_KEY_FILE: this.ca.key,
+      // the proxy here is reached as 127.0.0.1 (by the nodes and the test's clients): the operator allows that name
+      PGSWARM_PROXY_CERT_NAMES: '127.0.0.1,localhost',
       PGSWARM_WAIT_RETRY_MS: '1000',
       PGSWARM_LOG_LEVEL: 'info',
       ...this.witnessSetting(),
@@ -372,7 +374,7 @@ pidfile = ${d}/pgbouncer.pid
       PGSWARM_PROXY_HOME: path.join(this.dir, 'p1'),
       PGSWARM_PROXY_HEALTH_DIR: path.join(this.dir, 'p1-health'),
       PGSWARM_CA_CERT_FILE: this.ca.cert,
-      PGSWARM_CA_KEY_FILE: this.ca.key,
+      // no CA key: a node issues the proxy's certificate from its CSR at enrollment
       PGSWARM_AUTH_PASSWORD_FILE: this.secrets.auth,
       PGSWARM_STATS_PASSWORD_FILE: this.secrets.stats,
       PGSWARM_ENROLL_PASSWORD_FILE: this.secrets.enroll,

@@ -173,3 +173,12 @@ export function realAskNode(tls: Tls, members: readonly Member[], overrides: Map
     }
   };
 }
+
+/**
+ * A client-facing certificate for a ProxyAgent run without enrollment, given the way an operator
+ * would (PGSWARM_PROXY_TLS_CERT_FILE/KEY_FILE): the proxy itself never holds the CA key.
+ */
+export async function operatorProxyCertificate(dir: string, tls: Tls, name: string): Promise<{ cert: string; key: string }> {
+  const issued = await ensureCertificate({ dir: path.join(dir, `${name}-operator-tls`), name, altNames: ['127.0.0.1', 'localhost'], caCert: tls.caCert, caKey: tls.caKey, owner: lookupUser('postgres') });
+  return { cert: issued.cert, key: issued.key };
+}

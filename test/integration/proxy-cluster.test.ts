@@ -35,6 +35,8 @@ t.test('cold start from nothing: the proxy enrolls, finds the primary, a client 
   t.equal(r.rows[0].n, 1, 'written through the proxy');
   const log = fs.readFileSync(path.join(c.dir, 'p1.log'), 'utf8');
   t.match(log, /"event":"enrolled"/, 'the proxy enrolled its key with the join token');
+  t.match(log, /"event":"tls-certificate"[^\n]*"issuedBy":"node"/, 'its client-facing certificate was issued by a node from its CSR (the proxy has no CA key)');
+  t.notOk(JSON.stringify(c.proxyEnv()).includes('CA_KEY'), 'no CA key in the proxy\'s environment');
 });
 
 t.test('a superuser cannot log in through the proxy', async (t) => {

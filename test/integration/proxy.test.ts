@@ -25,7 +25,7 @@ import { primaryFromShowDatabases } from '../../src/core/show-databases';
 import { BouncerAdmin } from '../../src/adapters/bouncer-admin';
 import { lookupUser } from '../../src/adapters/os-users';
 import type { Member } from '../../src/core/node-config';
-import { makeTempDir, makeTls, instance, initPrimary, cloneStandby, startPg, stopPg, promote, direct, realAskNode, Override, PgInstance, Tls } from '../helpers/proxy-fixtures';
+import { makeTempDir, makeTls, operatorProxyCertificate, instance, initPrimary, cloneStandby, startPg, stopPg, promote, direct, realAskNode, Override, PgInstance, Tls } from '../helpers/proxy-fixtures';
 
 const PORTS = { n1: 15601, n2: 15602, n3: 15603, proxy: 15610, vfBad: 15611, vfGood: 15612 };
 const APP_PW = 'app-pw-123';
@@ -85,6 +85,7 @@ t.test('pgproxy with real PgBouncer and PostgreSQL', { timeout: 300000 }, async 
   await cloneStandby(dir, insts.n2, insts.n1, tls);
   await cloneStandby(dir, insts.n3, insts.n1, tls);
 
+  const proxyTls = await operatorProxyCertificate(dir, tls, 'pgproxy1');
   const env: Record<string, string> = {
     PGSWARM_PROXY_NAME: 'pgproxy1',
     PGSWARM_PEERS: members.map((m) => `${m.name}@${m.host}:${m.port}:${m.sshPort}`).join(','),
@@ -93,7 +94,8 @@ t.test('pgproxy with real PgBouncer and PostgreSQL', { timeout: 300000 }, async 
     PGSWARM_PROXY_HOME: path.join(dir, 'proxy'),
     PGSWARM_PROXY_HEALTH_DIR: path.join(dir, 'proxy-health'),
     PGSWARM_CA_CERT_FILE: tls.caCert,
-    PGSWARM_CA_KEY_FILE: tls.caKey,
+    PGSWARM_PROXY_TLS_CERT_FILE: proxyTls.cert,
+    PGSWARM_PROXY_TLS_KEY_FILE: proxyTls.key,
     PGSWARM_AUTH_PASSWORD: AUTH_PW,
     PGSWARM_STATS_PASSWORD: STATS_PW,
     PGSWARM_POLL_INTERVAL_MS: '200',
@@ -229,7 +231,7 @@ t.test('pgproxy with real PgBouncer and PostgreSQL', { timeout: 300000 }, async 
       fs.writeFileSync(path.join(home, 'pgbouncer.ini'), renderPgbouncerIni({
         listenAddr: '127.0.0.1', listenPort: port, unixSocketDir: path.join(home, 'run'), route: { host, port: PORTS.n1 }, noRouteDir: path.join(home, 'none'),
         databases: ['*'], authFile: path.join(home, 'userlist.txt'), authUser: 'pgswarm_auth', adminUser: 'adm', statsUser: 'sts',
-        clientTlsCertFile: path.join(config.home, 'tls', 'server.crt'), clientTlsKeyFile: path.join(config.home, 'tls', 'server.key'), serverTlsCaFile: tls.caCert,
+        clientTlsCertFile: proxyTls.cert, clientTlsKeyFile: proxyTls.key, serverTlsCaFile: tls.caCert,
         poolMode: 'transaction', defaultPoolSize: 2, maxClientConn: 10, maxDbConnections: 5, queryWaitTimeoutSecs: 5, serverConnectTimeoutSecs: 2, serverLoginRetrySecs: 1, logConnections: true,
       }));
       for (const f of ['run', 'none', 'userlist.txt', 'pgbouncer.ini', '.']) fs.chownSync(path.join(home, f), pgUser.uid, pgUser.gid);

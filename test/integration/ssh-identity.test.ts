@@ -494,22 +494,26 @@ t.test('bad tokens are refused, logged, and their keys never authorised', async 
   const tampered = `${Buffer.from(JSON.stringify(Object.fromEntries(Object.entries(p).sort()))).toString('base64url')}.${sig}`;
   const revokedTok = mk('proxy2-token-revoked');
   await env.store.revokeToken('proxy2-token-revoked', 'test');
+  // Expired and revoked tokens are refused by pgswarm.enroll() itself: nothing is stored.
+  await t.rejects(enroll(mk('proxy2-token-expired', 'proxy2', new Date(now.getTime() - 3600_000), 60), env.otherProxyKey), /join token expired/, 'expired: refused by the database');
+  await t.rejects(enroll(revokedTok, env.otherProxyKey), /join token revoked/, 'revoked: refused by the database');
   const cases: [string, string, KeyPairInfo, string][] = [
-    ['expired', mk('proxy2-token-expired', 'proxy2', new Date(now.getTime() - 3600_000), 60), env.otherProxyKey, 'expired'],
-    ['revoked', revokedTok, env.otherProxyKey, 'revoked'],
     ['forged', mk('proxy2-token-forged', 'proxy2', now, 600, env.attacker.secretKey), env.otherProxyKey, 'unknown-signer'],
     ['tampered', tampered, env.otherProxyKey, 'bad-signature'],
     ['reused with another key', createToken({ kind: 'proxy', name: 'proxy1', ttlSeconds: 600, id: 'proxy1-token-1' }, env.cluster.secretKey, now), env.otherProxyKey, 'reused'],
   ];
   const ids: Record<string, number> = {};
   for (const [name, token, key] of cases) ids[name] = await enroll(token, key);
+  const refusedBefore = logEvents().filter((x) => x.event === 'enrollment-refused').length;
   const r = await syncKeys(env.deps, env.state);
+  const summaries = logEvents().filter((x) => x.event === 'enrollment-refused');
+  t.equal(summaries.length - refusedBefore, 1, 'one summary line for the round, not one per request');
   for (const [name, , , reason] of cases) {
     const e = r.enrollments.find((x) => x.id === ids[name]);
     t.same(e && [e.accepted, e.reason], [false, reason], `${name}: refused as ${reason}`);
     const row = (await env.agent.query('SELECT status, reason, token FROM pgswarm.enrollment_requests WHERE id = $1', [ids[name]])).rows[0];
     t.same(row, { status: 'refused', reason, token: null }, `${name}: request marked refused`);
-    t.ok(logEvents().some((x) => x.event === 'enrollment-refused' && x.requestId === ids[name] && x.reason === reason), `${name}: logged`);
+    t.ok(logEvents().some((x) => x.event === 'enrollment-refused' && (x.examples as { requestId: number; reason: string }[]).some((e) => e.requestId === ids[name] && e.reason === reason)), `${name}: logged`);
   }
   t.notOk(authorizedKeysText().includes(env.otherProxyKey.publicKeyLine.split(' ')[1]), 'key not in authorized_keys');
   await t.rejects(sshExec(target(env.otherProxyKey), 'current-primary'), /All configured authentication methods failed/);

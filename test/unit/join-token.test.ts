@@ -80,3 +80,17 @@ t.test('createToken lists every input error', async (t) => {
   t.throws(() => createToken({ kind: 'admin' as 'proxy', name: 'p', ttlSeconds: 60 }, cluster.secretKey, NOW), /kind/);
   t.throws(() => createToken({ kind: 'proxy', name: 'p', ttlSeconds: 60 }, cluster.publicKey, NOW), 'needs the secret key');
 });
+
+t.test('the gate segment: a keyed hash the database can check, derived one-way from the signing key', async (t) => {
+  const { createToken: mk, tokenGateKey, tokenGateMac, verifyToken: check } = await import('../../src/core/join-token');
+  const { generateSigningKeyPair } = await import('../../src/core/signing');
+  const kp = generateSigningKeyPair();
+  const tok = mk({ kind: 'proxy', name: 'p1', ttlSeconds: 600 }, kp.secretKey, Date.now());
+  const [body, sig, gate] = tok.split('.');
+  t.equal(gate, tokenGateMac(body, tokenGateKey(kp.secretKey)).toString('base64url'));
+  t.equal(tokenGateKey(kp.secretKey).length, 32);
+  t.notOk(tokenGateKey(kp.secretKey).toString('base64').includes(kp.secretKey.slice(0, 16)), 'not the signing key itself');
+  const fp = 'SHA256:x';
+  t.ok(check(tok, kp.publicKey, Date.now(), [], new Map(), fp).ok, 'three segments verify');
+  t.ok(check(`${body}.${sig}`, kp.publicKey, Date.now(), [], new Map(), fp).ok, 'two segments (older tokens) still verify on the node');
+});

@@ -115,3 +115,13 @@ t.test('settings kinds', async (t) => {
   t.ok(r.errors.some((e) => /B: must be true or false/.test(e)));
   t.ok(r.errors.some((e) => /C: must not be negative/.test(e)));
 });
+
+t.test('PGSWARM_PROXY_CERT_NAMES: extra names for proxy certificates, never a node name or a wildcard', async (t) => {
+  t.same(parseNodeConfig({ env: good, readFile }).config!.proxyCertNames, [], 'none by default');
+  const ok = parseNodeConfig({ env: { ...good, PGSWARM_PROXY_CERT_NAMES: 'db.example.com,192.0.2.10' }, readFile });
+  t.same(ok.errors, []);
+  t.same(ok.config!.proxyCertNames, ['db.example.com', '192.0.2.10']);
+  const bad = parseNodeConfig({ env: { ...good, PGSWARM_PROXY_CERT_NAMES: 'pgnode2,*.example.com' }, readFile });
+  t.match(bad.errors.join('\n'), /"pgnode2" is a node's name/);
+  t.match(bad.errors.join('\n'), /"\*\.example\.com" is not a host name/);
+});

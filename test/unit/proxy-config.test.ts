@@ -5,7 +5,8 @@ const env = {
   PGSWARM_PROXY_NAME: 'pgproxy1',
   PGSWARM_PEERS: 'n1@pgnode1:5432:2222,n2@pgnode2:5432:2222,n3@pgnode3:5432',
   PGSWARM_CA_CERT_FILE: '/run/secrets/ca.crt',
-  PGSWARM_CA_KEY_FILE: '/run/secrets/ca.key',
+  PGSWARM_PROXY_TLS_CERT_FILE: '/run/secrets/proxy.crt',
+  PGSWARM_PROXY_TLS_KEY_FILE: '/run/secrets/proxy.key',
   PGSWARM_AUTH_PASSWORD_FILE: '/run/secrets/auth',
   PGSWARM_STATS_PASSWORD: 'stats-pw',
 };
@@ -39,12 +40,17 @@ t.test('every error at once', async (t) => {
   t.ok(r.errors.length >= 12, `${r.errors.length} errors`);
 });
 
-t.test('needs a certificate or the CA key', async (t) => {
-  const { PGSWARM_CA_KEY_FILE: _, ...rest } = env;
+t.test('needs a certificate or a join token (a node issues one); never the CA key', async (t) => {
+  const { PGSWARM_PROXY_TLS_CERT_FILE: _c, PGSWARM_PROXY_TLS_KEY_FILE: _k, ...rest } = env;
   const r = parseProxyConfig({ env: rest, readFile });
   t.match(r.errors.join('\n'), /needs a TLS certificate/);
   const r2 = parseProxyConfig({ env: { ...rest, PGSWARM_PROXY_TLS_CERT_FILE: '/c.crt', PGSWARM_PROXY_TLS_KEY_FILE: '/c.key' }, readFile });
   t.same(r2.errors, []);
+  const r3 = parseProxyConfig({ env: { ...rest, PGSWARM_JOIN_TOKEN: 'a.b', PGSWARM_VERIFY_KEY: 'vk', PGSWARM_ENROLL_PASSWORD: 'enroll-password-123456' }, readFile });
+  t.same(r3.errors, [], 'a join token is enough: the certificate comes with the enrollment');
+  t.equal(r3.config!.tlsCertFile, undefined);
+  const r4 = parseProxyConfig({ env: { ...env, PGSWARM_CA_KEY_FILE: '/run/secrets/ca.key' }, readFile });
+  t.match(r4.errors.join('\n'), /PGSWARM_CA_KEY_FILE: the proxy no longer takes the CA key/);
 });
 
 t.test('config file and secret file both work; env wins', async (t) => {
