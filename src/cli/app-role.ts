@@ -40,7 +40,7 @@ export function appRoleSql(user: string, verifier: string, database: string): st
  * just became healthy may not have a node that reports itself primary for a moment (a loaded node's
  * probe of itself times out): it looks again for up to `waitMs`.
  */
-export async function primarySql(ctx: CliContext, sql: string, database: string, waitMs = 60000): Promise<string> {
+export async function primarySql(ctx: CliContext, step: SuperuserSql, waitMs = 60000): Promise<string> {
   const services = await ctx.docker.stackServices(ctx.stack);
   const nodes = topologyOfServices(services.map((s) => s.Spec?.Name ?? ''), ctx.stack).dataNodes;
   const until = Date.now() + waitMs;
@@ -48,7 +48,7 @@ export async function primarySql(ctx: CliContext, sql: string, database: string,
     for (const n of nodes) {
       const o = await observeNode(ctx, n);
       if (!o.containerId || o.cp?.role !== 'primary') continue;
-      return await runSql(ctx, n, o.containerId, sql, database);
+      return await runSql(ctx, n, o.containerId, step);
     }
     if (Date.now() >= until) break;
     await new Promise((r) => setTimeout(r, 2000));
@@ -56,17 +56,37 @@ export async function primarySql(ctx: CliContext, sql: string, database: string,
   throw new CliError(`no node reports itself primary (looked for ${Math.round(waitMs / 1000)} s)`);
 }
 
-async function runSql(ctx: CliContext, n: string, containerId: string, sql: string, database: string): Promise<string> {
+/** A statement set the CLI runs as the superuser, and the database it runs in. */
+export interface SuperuserSql {
+  sql: string;
+  database: string;
+}
+
+/**
+ * The command the CLI runs inside the primary's container: psql as the superuser over TLS
+ * (verify-full against the cluster CA) to the node's own name. `port` is 5432 in every stack;
+ * tests pass their own.
+ */
+export function superuserSqlArgv(step: SuperuserSql, port = 5432): string[] {
   const script = 'PGPASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")" exec "$PGSWARM_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -At '
-    + `"host=$PGSWARM_NODE_NAME port=5432 dbname=$1 user=\${POSTGRES_USER:-postgres} sslmode=verify-full sslrootcert=$PGSWARM_CA_CERT_FILE connect_timeout=5" -c "$2"`;
-  const r = await ctx.docker.exec(containerId, ['sh', '-c', script, 'psql', database, sql], { timeoutMs: 30000 });
+    + `"host=$PGSWARM_NODE_NAME port=${port} dbname=$1 user=\${POSTGRES_USER:-postgres} sslmode=verify-full sslrootcert=$PGSWARM_CA_CERT_FILE connect_timeout=5" -c "$2"`;
+  return ['sh', '-c', script, 'psql', step.database, step.sql];
+}
+
+async function runSql(ctx: CliContext, n: string, containerId: string, step: SuperuserSql): Promise<string> {
+  const r = await ctx.docker.exec(containerId, superuserSqlArgv(step), { timeoutMs: 30000 });
   if (r.code !== 0) throw new CliError(`SQL on ${n} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
   return r.stdout;
+}
+
+/** The step `up` and `deploy --wait` run: the application role, with a SCRAM verifier of its password. */
+export function appRoleStep(password: string, database: string): SuperuserSql {
+  return { sql: appRoleSql(APP_USER, scramVerifier(password, randomBytes(16)), database), database };
 }
 
 export async function ensureAppRole(ctx: CliContext): Promise<void> {
   const pw = ensureAppPasswordFile(ctx.dir);
   const db = ctx.env.POSTGRES_DB || 'app';
-  await primarySql(ctx, appRoleSql(APP_USER, scramVerifier(pw, randomBytes(16)), db), db);
+  await primarySql(ctx, appRoleStep(pw, db));
   ctx.err(`[app] role ${APP_USER} owns database ${db} (password in ${path.join(ctx.dir, APP_PASSWORD_FILE)})`);
 }

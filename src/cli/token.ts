@@ -45,12 +45,12 @@ async function tokenRevoke(ctx: CliContext): Promise<void> {
   // The same statements as PgRegistryStore.revokeToken, run as the superuser inside the
   // primary's container (superusers cannot log in through the proxies).
   const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
-  const out = await primarySql(ctx, [
+  const out = await primarySql(ctx, { sql: [
     'BEGIN;',
     `INSERT INTO pgswarm.revoked_tokens (token_id, reason) VALUES (${lit(id)}, ${lit(reason)}) ON CONFLICT (token_id) DO NOTHING;`,
     `WITH d AS (DELETE FROM pgswarm.registry WHERE kind = 'proxy' AND token_id = ${lit(id)} RETURNING 1) SELECT count(*) FROM d;`,
     'COMMIT;',
-  ].join('\n'), 'postgres');
+  ].join('\n'), database: 'postgres' });
   const n = Number(out.trim().split('\n').filter((l) => /^\d+$/.test(l)).pop() ?? 0);
   const all = readTokens(ctx.dir).map((t) => (t.id === id ? { ...t, revoked: new Date().toISOString() } : t));
   writeLocal(ctx.dir, TOKENS_FILE, JSON.stringify(all, null, 2));
