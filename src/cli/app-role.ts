@@ -100,8 +100,14 @@ async function runSql(ctx: CliContext, n: string, containerId: string, step: Sup
   return r.stdout;
 }
 
+/** Databases the superuser and repmgr run SQL in: the application role must never own one of them. */
+export const SYSTEM_DATABASES = [SUPERUSER_DATABASE, 'template0', 'template1', 'repmgr'];
+
 /** The step `up` and `deploy --wait` run: the application role, with a SCRAM verifier of its password. */
 export function appRoleStep(password: string, database: string): SuperuserSql {
+  if (SYSTEM_DATABASES.includes(database)) {
+    throw new CliError(`POSTGRES_DB=${database}: the application role would own a database the superuser and repmgr run SQL in; use a database of its own (default app)`);
+  }
   return { sql: appRoleSql(APP_USER, scramVerifier(password, randomBytes(16)), database), database: SUPERUSER_DATABASE };
 }
 

@@ -145,4 +145,5 @@ t.test('superuser SQL of the CLI: in the postgres database, search_path pinned (
   t.match(argv[2], /port=5432 /);
   t.match(argv[4], /^SET search_path = pg_catalog, pg_temp;\n/, 'and by a first SET');
   t.throws(() => superuserSqlArgv({ sql: 'SELECT 1', database: 'app' as 'postgres' }), /only in the postgres database/);
+  for (const db of ['postgres', 'template1', 'repmgr']) t.throws(() => appRoleStep('pw', db), /POSTGRES_DB=.*would own a database the superuser/, `app may not own ${db}`);
 });
