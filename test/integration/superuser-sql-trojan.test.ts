@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { appRoleStep, superuserSqlArgv, SuperuserSql } from '../../src/cli/app-role';
+import { withPg } from '../../src/adapters/pg-connect';
 import { makeTempDir, makeTls, instance, initPrimary, stopPg, direct, PG_BIN, SUPER_PW } from '../helpers/proxy-fixtures';
 
 const PORT = 16100;
@@ -114,6 +115,12 @@ t.test('the CLI\'s superuser SQL never runs a function planted by the app role',
   const owner = await direct(tls, PORT, async (c) => (await c.query("SELECT pg_catalog.pg_get_userbyid(d.datdba) AS o FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) 'app'")).rows[0].o);
   t.equal(owner, 'app', 'app owns its database');
   t.equal(await direct(tls, PORT, async (c) => (await c.query('SELECT 1 AS one')).rows[0].one, { user: 'app', password: APP_PW, database: 'app' }), 1, 'app logs in with its password');
+
+  // The agents' sessions (pgClientConfig) pin search_path too: even a superuser query with a bare
+  // `=` inside app's database does not reach the planted operator.
+  await withPg({ host: '127.0.0.1', port: PORT, user: 'postgres', password: SUPER_PW, database: 'app', caFile: tls.caCert, timeoutMs: 2000 },
+    (c) => c.query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'nobody'"));
+  t.same((await trojanRows()).filter((r) => r.super !== false), [], 'an agent session (pgClientConfig) does not run the planted operator');
 
   // Positive control: a superuser session in app's database with its default settings fires the trojan.
   await direct(tls, PORT, (c) => c.query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'nobody'"), { database: 'app' });
