@@ -18,7 +18,13 @@ export interface PgTarget {
 /**
  * A TLS connection with full verification. Field notes pitfall 9: node-postgres
  * treats sslmode strings oddly, so we pass explicit ssl options, never a URL.
+ * search_path is pinned to pg_catalog, pg_temp in the startup packet (no database or
+ * role setting overrides it): our SQL names its own schemas, and an operator or
+ * function some other role planted in a schema of the path never runs with our
+ * (often superuser) rights (see docs/security.md, "Database roles").
  */
+export const PINNED_SEARCH_PATH = '-c search_path=pg_catalog,pg_temp';
+
 export function pgClientConfig(t: PgTarget): ClientConfig {
   return {
     host: t.host,
@@ -28,7 +34,7 @@ export function pgClientConfig(t: PgTarget): ClientConfig {
     database: t.database,
     connectionTimeoutMillis: t.timeoutMs,
     query_timeout: t.timeoutMs * 3,
-    ...(t.adminConsole ? {} : { statement_timeout: t.timeoutMs * 3 }),
+    ...(t.adminConsole ? {} : { statement_timeout: t.timeoutMs * 3, options: PINNED_SEARCH_PATH }),
     ssl: {
       ca: fs.readFileSync(t.caFile, 'utf8'),
       rejectUnauthorized: true,

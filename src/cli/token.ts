@@ -4,7 +4,7 @@
  * cluster's registry on the primary (psql over TLS inside its container).
  */
 import { createToken, TOKEN_ID_RE } from '../core/join-token';
-import { primarySql } from './app-role';
+import { primarySql, SUPERUSER_DATABASE } from './app-role';
 import { CliContext, CliError, readLocal, writeLocal } from './context';
 import { parseDurationSeconds } from './args';
 import { readTokens, recordToken } from './init';
@@ -43,14 +43,15 @@ async function tokenRevoke(ctx: CliContext): Promise<void> {
   await ctx.docker.requireSwarmManager();
   const reason = typeof ctx.flags.reason === 'string' ? ctx.flags.reason : 'revoked by operator';
   // The same statements as PgRegistryStore.revokeToken, run as the superuser inside the
-  // primary's container (superusers cannot log in through the proxies).
+  // primary's container (superusers cannot log in through the proxies), with qualified operators and
+  // functions and a pinned search_path (see app-role.ts).
   const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
-  const out = await primarySql(ctx, [
+  const out = await primarySql(ctx, { sql: [
     'BEGIN;',
     `INSERT INTO pgswarm.revoked_tokens (token_id, reason) VALUES (${lit(id)}, ${lit(reason)}) ON CONFLICT (token_id) DO NOTHING;`,
-    `WITH d AS (DELETE FROM pgswarm.registry WHERE kind = 'proxy' AND token_id = ${lit(id)} RETURNING 1) SELECT count(*) FROM d;`,
+    `WITH d AS (DELETE FROM pgswarm.registry WHERE kind OPERATOR(pg_catalog.=) 'proxy' AND token_id OPERATOR(pg_catalog.=) ${lit(id)} RETURNING 1) SELECT pg_catalog.count(*) FROM d;`,
     'COMMIT;',
-  ].join('\n'), 'postgres');
+  ].join('\n'), database: SUPERUSER_DATABASE });
   const n = Number(out.trim().split('\n').filter((l) => /^\d+$/.test(l)).pop() ?? 0);
   const all = readTokens(ctx.dir).map((t) => (t.id === id ? { ...t, revoked: new Date().toISOString() } : t));
   writeLocal(ctx.dir, TOKENS_FILE, JSON.stringify(all, null, 2));

@@ -66,21 +66,46 @@ export function renderPostgresqlConf(i: PgConfInput): string {
 }
 
 export interface HbaInput {
+  /** The replication/repmgr role (a superuser). */
   replUser: string;
-  /** Extra users allowed to connect (all databases), e.g. the proxy's auth user. */
+  /** The database superuser (POSTGRES_USER). */
+  superuser: string;
   method?: 'scram-sha-256' | 'cert';
 }
 
-/** hostssl only: no `local`, no `host`, no trust, no samenet. A plaintext connection finds no line and is refused. */
+/** A role name as pg_hba.conf reads it: always double-quoted, so no name acts as a keyword (all, replication, +group, @file). */
+function hbaRole(name: string): string {
+  if (!name || /["\s\x00-\x1f\x7f,]/.test(name)) throw new Error(`pg_hba: role name ${JSON.stringify(name)} cannot be written in pg_hba.conf`);
+  return `"${name}"`;
+}
+
+/**
+ * hostssl only: no `local`, no `host`, no trust. A plaintext connection finds no line and is refused.
+ * The superuser and the repmgr role (also a superuser; it carries replication) are admitted only
+ * from `samenet`: an address in a subnet this server is directly connected to, which in a swarm
+ * task is the stack's overlay network (plus docker_gwbridge, reachable from the Docker host only,
+ * and loopback); from anywhere else they are rejected. Nobody connects as them from further away:
+ * peers, the witness and repmgr come over the overlay, and the CLI runs psql inside the node's own
+ * container. Other roles (the application's, the proxies' auth, enroll and stats users) come
+ * through the proxies and from the overlay too, but keep any address: clients may connect directly.
+ */
 export function renderPgHba(i: HbaInput): string {
   const m = i.method ?? 'scram-sha-256';
+  const su = hbaRole(i.superuser);
+  const repl = hbaRole(i.replUser);
+  const row = (db: string, user: string, addr: string, method: string) => `hostssl  ${db.padEnd(11)}  ${user.padEnd(12)}  ${addr.padEnd(10)}  ${method}`;
   return [
     '# Rendered by pgswarm. TLS only (hostssl), password (SCRAM) or certificate authentication.',
+    '# The superuser and the repmgr role only from the cluster network (samenet).',
     '# TYPE   DATABASE     USER          ADDRESS     METHOD',
-    `hostssl  replication  ${i.replUser}  0.0.0.0/0   ${m}`,
-    `hostssl  replication  ${i.replUser}  ::/0        ${m}`,
-    `hostssl  all          all           0.0.0.0/0   ${m}`,
-    `hostssl  all          all           ::/0        ${m}`,
+    row('replication', repl, 'samenet', m),
+    row('all', repl, 'samenet', m),
+    row('all', su, 'samenet', m),
+    row('replication', 'all', 'all', 'reject'),
+    row('all', repl, 'all', 'reject'),
+    row('all', su, 'all', 'reject'),
+    row('all', 'all', '0.0.0.0/0', m),
+    row('all', 'all', '::/0', m),
     '',
   ].join('\n');
 }

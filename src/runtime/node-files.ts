@@ -53,7 +53,7 @@ export function renderConfigFiles(ctx: NodeContext, tls: { cert: string; key: st
     tlsKey: tls.key,
     caCert: cfg.caCertFile,
   }));
-  w('pg_hba.conf', renderPgHba({ replUser: cfg.replUser }));
+  w('pg_hba.conf', renderPgHba({ replUser: cfg.replUser, superuser: cfg.superuser }));
   w('pg_ident.conf', '# pgswarm: no ident maps\n');
   const ctl = (verb: string) => `${ctx.selfCmd('pgswarm-ctl')} --socket ${paths.ctlSocket} ${verb}`;
   w('repmgr.conf', renderRepmgrConf({

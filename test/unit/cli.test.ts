@@ -4,7 +4,7 @@ import { COMMANDS } from '../../src/cli/commands';
 import { connectionString, initPlan, SECRET_SPECS, secretName } from '../../src/cli/cluster-secrets';
 import { buildStatus, lsnToBytes, renderStatus, NodeObservation } from '../../src/cli/status-view';
 import { CurrentPrimary } from '../../src/core/current-primary';
-import { appRoleSql } from '../../src/cli/app-role';
+import { appRoleSql, appRoleStep, superuserSqlArgv } from '../../src/cli/app-role';
 
 t.test('parseArgs: commands, flags, sub-commands, every error at once', async (t) => {
   const cases: { argv: string[]; cmd?: string; sub?: string; flags?: Record<string, unknown>; pos?: string[]; errors: RegExp[] }[] = [
@@ -127,7 +127,23 @@ t.test('buildStatus: lag, agreement, problems', async (t) => {
 t.test('appRoleSql: a plain login role owning the database, only a verifier, quoting', async (t) => {
   const sql = appRoleSql('app', 'SCRAM-SHA-256$4096:abc$def:ghi', 'my"db');
   t.match(sql, /CREATE ROLE "app" LOGIN/);
-  t.match(sql, /NOSUPERUSER NOCREATEROLE NOREPLICATION PASSWORD 'SCRAM-SHA-256\$4096:abc\$def:ghi'/);
+  t.match(sql, /NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS PASSWORD 'SCRAM-SHA-256\$4096:abc\$def:ghi'/);
   t.match(sql, /ALTER DATABASE "my""db" OWNER TO "app"/);
-  t.match(appRoleSql("o'x", 'v', 'd'), /rolname = 'o''x'/, 'literals escaped');
+  t.match(appRoleSql("o'x", 'v', 'd'), /rolname OPERATOR\(pg_catalog\.=\) 'o''x'/, 'literals escaped');
+  t.notMatch(sql, /[^(.]=[^)]/, 'every operator schema-qualified (no bare =)');
+  t.notMatch(sql, /GRANT/, 'nothing to run inside the application database');
+});
+
+t.test('superuser SQL of the CLI: in the postgres database, search_path pinned (issue 13)', async (t) => {
+  const step = appRoleStep('pw', 'app');
+  t.equal(step.database, 'postgres', 'the app-role step runs in postgres, not in the database app owns');
+  t.match(step.sql, /ALTER DATABASE "app" OWNER TO "app"/);
+  const argv = superuserSqlArgv(step);
+  t.same(argv.slice(0, 2), ['sh', '-c']);
+  t.match(argv[2], /dbname=postgres /);
+  t.match(argv[2], /options='-c search_path=pg_catalog,pg_temp'/, 'pinned in the startup packet');
+  t.match(argv[2], /port=5432 /);
+  t.match(argv[4], /^SET search_path = pg_catalog, pg_temp;\n/, 'and by a first SET');
+  t.throws(() => superuserSqlArgv({ sql: 'SELECT 1', database: 'app' as 'postgres' }), /only in the postgres database/);
+  for (const db of ['postgres', 'template1', 'repmgr']) t.throws(() => appRoleStep('pw', db), /POSTGRES_DB=.*would own a database the superuser/, `app may not own ${db}`);
 });

@@ -20,18 +20,52 @@ t.test('quotes in values are escaped', async (t) => {
   t.match(c, /data_directory = '\/v\/it''s'/);
 });
 
-t.test('pg_hba: hostssl only, no trust, no samenet, no plaintext host lines', async (t) => {
+t.test('pg_hba: hostssl only, no trust, no plaintext host lines', async (t) => {
   for (const method of ['scram-sha-256', 'cert'] as const) {
-    const hba = renderPgHba({ replUser: 'repmgr', method });
+    const hba = renderPgHba({ replUser: 'repmgr', superuser: 'postgres', method });
     const rules = hba.split('\n').filter((l) => l.trim() && !l.startsWith('#'));
     t.ok(rules.length >= 4);
     for (const r of rules) {
       t.match(r, /^hostssl\s/, `TLS-only line: ${r}`);
-      t.notMatch(r, /\btrust\b|\bsamenet\b|\bsamehost\b|\bpassword\b|\bmd5\b/, 'no weak method');
-      t.match(r, new RegExp(`${method}$`));
+      t.notMatch(r, /\btrust\b|\bsamehost\b|\bpassword\b|\bmd5\b|\bident\b|\bpeer\b/, 'no weak method');
+      t.match(r, new RegExp(`(${method}|reject)$`));
     }
     t.notMatch(hba, /^(local|host|hostnossl)\s/m);
   }
+});
+
+/** The first line that matches a connection, as PostgreSQL picks it (first match wins). */
+function firstMatch(hba: string, c: { db: string; user: string; addr: 'samenet' | 'elsewhere' }): string[] | undefined {
+  for (const line of hba.split('\n')) {
+    if (!line.trim() || line.startsWith('#')) continue;
+    const [, db, user, addr, method] = line.trim().split(/\s+/);
+    const dbOk = c.db === 'replication' ? db === 'replication' : db === 'all';
+    const userOk = user === 'all' || user === `"${c.user}"`;
+    const addrOk = addr === 'all' || addr === '0.0.0.0/0' || (addr === 'samenet' && c.addr === 'samenet');
+    if (dbOk && userOk && addrOk) return [addr, method];
+  }
+  return undefined;
+}
+
+t.test('pg_hba: the superuser and repmgr only from the cluster network (issue 13)', async (t) => {
+  const hba = renderPgHba({ replUser: 'repmgr', superuser: 'postgres' });
+  for (const user of ['postgres', 'repmgr']) {
+    for (const db of ['postgres', 'repmgr', 'app']) {
+      t.same(firstMatch(hba, { db, user, addr: 'samenet' }), ['samenet', 'scram-sha-256'], `${user} to ${db} from the cluster network`);
+      t.same(firstMatch(hba, { db, user, addr: 'elsewhere' })?.[1], 'reject', `${user} to ${db} from elsewhere: rejected`);
+    }
+  }
+  t.same(firstMatch(hba, { db: 'replication', user: 'repmgr', addr: 'samenet' }), ['samenet', 'scram-sha-256'], 'replication from the cluster network');
+  t.same(firstMatch(hba, { db: 'replication', user: 'repmgr', addr: 'elsewhere' })?.[1], 'reject', 'replication from elsewhere: rejected');
+  t.same(firstMatch(hba, { db: 'replication', user: 'app', addr: 'samenet' })?.[1], 'reject', 'replication: nobody else');
+  for (const user of ['app', 'pgswarm_auth', 'pgswarm_enroll']) {
+    t.same(firstMatch(hba, { db: 'app', user, addr: 'elsewhere' }), ['0.0.0.0/0', 'scram-sha-256'], `${user} as before (any address)`);
+  }
+  t.notMatch(hba, /0\.0\.0\.0\/0\s+\S+\n[^]*"postgres"/, 'no open line before the superuser\'s lines');
+  // Names are quoted: a superuser called "all" would otherwise be the keyword.
+  t.match(renderPgHba({ replUser: 'repmgr', superuser: 'all' }), /hostssl\s+all\s+"all"\s+samenet/);
+  t.throws(() => renderPgHba({ replUser: 'rep mgr', superuser: 'postgres' }), /cannot be written/);
+  t.throws(() => renderPgHba({ replUser: 'repmgr', superuser: 'a"b' }), /cannot be written/);
 });
 
 t.test('pgpass escapes separators', async (t) => {
