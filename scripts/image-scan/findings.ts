@@ -39,7 +39,7 @@ export function hasPrivateKeyWithBody(text: string): boolean {
   for (let m = PEM_PRIVATE_HEADER.exec(text); m; m = PEM_PRIVATE_HEADER.exec(text)) {
     const after = text.slice(m.index + m[0].length, m.index + m[0].length + 2048);
     // Lines end with a newline, or with a literal "\n" inside a JS/JSON string.
-    const lines = after.split(/\r?\n|\\r?\\n/).slice(1);
+    const lines = after.split(/\r?\n|\\(?:r\\)?n/).slice(1);
     for (const raw of lines) {
       const line = raw.trim();
       if (line === '' || /^[A-Za-z-]+: /.test(line)) continue; // RFC 1421 headers (Proc-Type, DEK-Info)

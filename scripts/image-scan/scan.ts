@@ -119,7 +119,8 @@ async function scanLayer(file: string, layer: LayerRef, needles: Buffer[], res: 
   const reader = new TarReader({
     entry(e) {
       const p = '/' + e.path.replace(/^\.?\/+/, '');
-      if (e.type !== 'file') return;
+      // Regular files, and any unknown type that carries data (GNU sparse…): never skip content.
+      if (e.type !== 'file' && !(e.type === 'other' && e.size > 0)) return;
       files++;
       if (e.size > 0 && isKeyFileName(p)) found.push({ kind: 'key-file', where: `${tag}:${p}` });
       current = { path: p, scanner: new ContentScanner(needles) };
