@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# Counts secrets in a Docker image: every layer unpacked, then (1) each fixed
-# string of NEEDLE_FILE (the cluster's passwords, tokens, keys) and (2) PEM
-# private keys with a real body (ELF binaries skipped: vendor self-test
-# constants). Prints the count on stdout, what was found on stderr.
-# usage: scripts/probe-image-secrets.sh IMAGE NEEDLE_FILE
-set -e; d=$(mktemp -d); trap 'rm -rf "$d"' EXIT; docker save "$1" | tar -x -C "$d"
-n=0
-for l in $(find "$d" -name layer.tar); do
-  mkdir -p "$l.d"; tar -x -C "$l.d" -f "$l" 2>/dev/null || true
-  # the operator's secrets, as fixed strings
-  for f in $(grep -r -a -l -F -f "$2" "$l.d" 2>/dev/null); do echo "secret in ${f#$l.d}" >&2; n=$((n+1)); done
-  # a PEM private key with a real body (a header alone is a string constant in libraries)
-  for f in $(grep -r -a -l -E -e '-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----' "$l.d" 2>/dev/null); do
-    [ "$(head -c4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ] && continue  # binaries: vendor self-test constants
-    if grep -a -A1 -E -e '-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----' "$f" | grep -a -q -E '^[A-Za-z0-9+/=]{60,}$'; then echo "private key in ${f#$l.d}" >&2; n=$((n+1)); fi
-  done
-done
-echo "$n"
+# Counts secrets in a Docker image: `docker save` unpacked, then every layer the
+# archive's manifests list (legacy <id>/layer.tar or OCI blobs/sha256/<digest>,
+# compressed or not) and every image config scanned by
+# dist/scripts/scan-image-secrets.js: (1) each fixed string of NEEDLE_FILE (the
+# cluster's passwords, tokens, keys), (2) PEM/OpenSSH private keys with a real
+# body (ELF binaries skipped: vendor self-test constants), (3) non-empty files
+# named like private keys, (4) in the config: fixed strings, private key
+# headers, secret-looking NAME=value in Env and history.
+# Prints the count on stdout; what was found and a summary (layers, files,
+# findings) on stderr. Exits 2, with nothing on stdout, when the image could
+# not be saved or read (zero layers, a missing or unreadable layer).
+# usage: scripts/probe-image-secrets.sh IMAGE [NEEDLE_FILE]   (after npm run build)
+set -euo pipefail
+[ $# -ge 1 ] && [ $# -le 2 ] || { echo "usage: $0 IMAGE [NEEDLE_FILE]" >&2; exit 2; }
+js="$(cd "$(dirname "$0")/.." && pwd)/dist/scripts/scan-image-secrets.js"
+[ -f "$js" ] || { echo "probe-image-secrets: FAILED: $js missing (npm run build)" >&2; exit 2; }
+d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
+docker save "$1" | tar -x -C "$d" || { echo "probe-image-secrets: FAILED: docker save $1 | tar -x" >&2; exit 2; }
+node "$js" --dir "$d" ${2:+--needles "$2"}
