@@ -201,6 +201,7 @@ export function sshExtras(ctx: NodeContext, opts: SshExtrasOptions = {}): NodeEx
         knownHostsOwner: { uid: 0, gid: 0 },
         currentPrimaryCommand: currentPrimaryCommand(ctx),
         nodeName: cfg.nodeName,
+        rowTtlSeconds: cfg.registryRowTtlMs / 1000,
       }, state);
     } catch (e) {
       // A failed statement may leave a transaction open: the next tick starts on a new session.
