@@ -133,9 +133,11 @@ export function registrySchemaSql(opts: SchemaOptions = {}): string[] {
           FROM pgswarm.registry r WHERE r.kind = 'node-host'
       $fn$`,
     // Lets a restarted proxy learn that its key is already enrolled (its token may have expired since).
+    // A retired (tombstone) or expired row does not count: the proxy then asks again with its token.
     `CREATE OR REPLACE FUNCTION pgswarm.key_enrolled(public_key text) RETURNS boolean
       LANGUAGE sql SECURITY DEFINER STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-        SELECT EXISTS (SELECT 1 FROM pgswarm.registry r WHERE r.kind = 'proxy' AND split_part(r.public_key, ' ', 2) = split_part($1, ' ', 2))
+        SELECT EXISTS (SELECT 1 FROM pgswarm.registry r WHERE r.kind = 'proxy' AND split_part(r.public_key, ' ', 2) = split_part($1, ' ', 2)
+                         AND NOT r.retired AND r.expires_at > now())
       $fn$`,
     `DO $do$ BEGIN
        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = '${role}') THEN

@@ -88,3 +88,25 @@ export function rowTtlErrors(ttlMs: number, keySyncIntervalMs: number): string[]
   }
   return errs;
 }
+
+/** The reader's memory of generations as a file (root-owned, in the node's volume), so it survives restarts. */
+export function serializeGenerations(g: ReadonlyMap<string, number>): string {
+  return `${JSON.stringify(Object.fromEntries([...g].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))))}\n`;
+}
+
+/** Parses serializeGenerations() output; null when the text is not that (the caller logs it and starts empty). */
+export function parseGenerations(text: string): Map<string, number> | null {
+  let o: unknown;
+  try {
+    o = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!o || typeof o !== 'object' || Array.isArray(o)) return null;
+  const out = new Map<string, number>();
+  for (const [k, v] of Object.entries(o as Record<string, unknown>)) {
+    if (k.length > 100 || !Number.isInteger(v) || (v as number) < 1 || (v as number) > MAX_GENERATION) return null;
+    out.set(k, v as number);
+  }
+  return out;
+}

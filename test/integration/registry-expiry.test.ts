@@ -21,6 +21,7 @@ import { AtomicFileWriter } from '../../src/adapters/atomic-file';
 import { PgRegistryStore, applyRegistrySchema } from '../../src/adapters/registry-store';
 import { ensureKeyPair, KeyPairInfo } from '../../src/adapters/ssh-keys';
 import { KeySyncDeps, KeySyncState, syncKeys } from '../../src/runtime/key-sync';
+import { parseGenerations, serializeGenerations } from '../../src/core/row-lifecycle';
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 const PG_PORT = 16310;
@@ -187,6 +188,22 @@ t.test('a proxy token revoked: its old row, replayed after deleting the revocati
   t.notOk(has(node1, env.keys.proxy1), 'and the writer does not renew it');
   t.equal((await env.agent.query("SELECT count(*)::int AS n FROM pgswarm.registry WHERE kind = 'proxy' AND name = 'proxy1' AND signature = $1", [old.signature])).rows[0].n, 1,
     'the replayed row is still in the table (the refusal is the reader\'s)');
+
+  // A restarted node restores its memory from its volume (node-extras: registry-generations.json): still refused.
+  const restored = new KeySyncState();
+  for (const [k, g] of parseGenerations(serializeGenerations(node1State.generations)) ?? []) restored.generations.set(k, g);
+  const restarted = deps('restarted', { signingKey: undefined, self: undefined });
+  await syncKeys(restarted, restored);
+  t.notOk(has(restarted, env.keys.proxy1), 'restarted reader with its restored memory: replayed key NOT authorised');
+  // The documented limit: a reader with no memory at all (a brand-new node) trusts the replayed row,
+  // but only until that row expires, since nobody who saw the tombstone renews it.
+  const blank = deps('blank', { signingKey: undefined, self: undefined });
+  await syncKeys(blank, new KeySyncState());
+  t.ok(has(blank, env.keys.proxy1), 'brand-new reader: replayed key trusted (limit, bounded by its expiry)');
+  nowMs = Date.parse(String(old.expiresAt));
+  await syncKeys(node1, node1State);
+  await syncKeys(blank, new KeySyncState());
+  t.notOk(has(blank, env.keys.proxy1), 'brand-new reader: gone once the replayed row expired');
 });
 
 t.test('an expired row is dropped from the rendered file; renewal keeps a live key across its expiry', async (t) => {

@@ -6,7 +6,7 @@
 import t from 'tap';
 import nacl from 'tweetnacl';
 import { RegistryRow, signRow, verifyRows } from '../../src/core/registry-row';
-import { judgeLifecycle, latestGenerations, needsRenewal, nextGeneration, rowKey, rowTtlErrors } from '../../src/core/row-lifecycle';
+import { judgeLifecycle, latestGenerations, needsRenewal, nextGeneration, parseGenerations, rowKey, rowTtlErrors, serializeGenerations } from '../../src/core/row-lifecycle';
 import { generateSigningKeyPair } from '../../src/core/signing';
 
 function sshPub(): string {
@@ -96,4 +96,10 @@ t.test('row lifetime setting', async (t) => {
   t.match(rowTtlErrors(59_999, 2000)[0], /from 60000/);
   t.match(rowTtlErrors(31 * 24 * H, 2000)[0], /30 days/);
   t.match(rowTtlErrors(60_000, 10_000)[0], /10 x PGSWARM_KEY_SYNC_INTERVAL_MS/);
+});
+
+t.test('the generations memory file round-trips and refuses junk', async (t) => {
+  const g = new Map([[rowKey('proxy', 'p1'), 4], [rowKey('node-client', 'n1'), 2]]);
+  t.same([...parseGenerations(serializeGenerations(g))!].sort(), [...g].sort());
+  for (const bad of ['', 'nope', '[]', '{"a":0}', '{"a":1.5}', '{"a":"2"}', 'null']) t.equal(parseGenerations(bad), null, JSON.stringify(bad));
 });
