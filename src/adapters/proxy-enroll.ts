@@ -58,7 +58,7 @@ export async function fetchKnownHosts(c: ProxyConfig, log: Logger): Promise<Know
         kind: x.kind, name: x.name, fingerprint: x.fingerprint, publicKey: x.public_key, host: x.host, port: x.port, aliases: x.aliases, tokenId: x.token_id,
         createdAt: x.created_at instanceof Date ? x.created_at.toISOString() : x.created_at,
         expiresAt: x.expires_at instanceof Date ? x.expires_at.toISOString() : x.expires_at,
-        signedBy: x.signed_by, signature: x.signature,
+        signedBy: x.signed_by, signature: x.signature, generation: x.generation, retired: x.retired,
       }));
       const v = verifyRows(raw, c.verifyKey!, new Date());
       for (const ig of v.ignored) log.warn({ event: 'host-key-row-ignored', fingerprint: ig.fingerprint, name: ig.name, reason: ig.reason }, `ignoring host key row of ${ig.name}: ${ig.reason}`);

@@ -90,8 +90,13 @@ export function registrySchemaSql(opts: SchemaOptions = {}): string[] {
       expires_at timestamptz,
       signed_by text,
       signature text,
+      generation integer NOT NULL DEFAULT 0,
+      retired boolean NOT NULL DEFAULT false,
       PRIMARY KEY (kind, name, fingerprint)
     )`,
+    // Signed generations and tombstones (docs/security.md, "Registry rows: expiry and revocation").
+    'ALTER TABLE pgswarm.registry ADD COLUMN IF NOT EXISTS generation integer NOT NULL DEFAULT 0',
+    'ALTER TABLE pgswarm.registry ADD COLUMN IF NOT EXISTS retired boolean NOT NULL DEFAULT false',
     `CREATE TABLE IF NOT EXISTS pgswarm.enrollment_requests (
       id bigserial PRIMARY KEY,
       token text,
@@ -230,17 +235,28 @@ export function registrySchemaSql(opts: SchemaOptions = {}): string[] {
         SELECT r.status, r.reason FROM pgswarm.enrollment_requests r WHERE r.id = $1 AND r.public_key = $2
       $fn$`,
     // Public, signed host-key rows: a proxy verifies their signatures itself and builds known_hosts from them.
+    // (Dropped first: its result columns grew generation and retired, which CREATE OR REPLACE cannot change.)
+    `DO $do$ BEGIN
+       IF EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+                   WHERE n.nspname = 'pgswarm' AND p.proname = 'host_keys'
+                     AND NOT ('generation' = ANY (coalesce(p.proargnames, '{}')))) THEN
+         DROP FUNCTION pgswarm.host_keys();
+       END IF;
+     END $do$`,
     `CREATE OR REPLACE FUNCTION pgswarm.host_keys()
       RETURNS TABLE (kind text, name text, fingerprint text, public_key text, host text, port integer, aliases text[], token_id text,
-                     created_at timestamptz, expires_at timestamptz, signed_by text, signature text)
+                     created_at timestamptz, expires_at timestamptz, signed_by text, signature text, generation integer, retired boolean)
       LANGUAGE sql SECURITY DEFINER STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-        SELECT r.kind, r.name, r.fingerprint, r.public_key, r.host, r.port, r.aliases, r.token_id, r.created_at, r.expires_at, r.signed_by, r.signature
+        SELECT r.kind, r.name, r.fingerprint, r.public_key, r.host, r.port, r.aliases, r.token_id, r.created_at, r.expires_at, r.signed_by, r.signature,
+               r.generation, r.retired
           FROM pgswarm.registry r WHERE r.kind = 'node-host'
       $fn$`,
     // Lets a restarted proxy learn that its key is already enrolled (its token may have expired since).
+    // A retired (tombstone) or expired row does not count: the proxy then asks again with its token.
     `CREATE OR REPLACE FUNCTION pgswarm.key_enrolled(public_key text) RETURNS boolean
       LANGUAGE sql SECURITY DEFINER STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-        SELECT EXISTS (SELECT 1 FROM pgswarm.registry r WHERE r.kind = 'proxy' AND split_part(r.public_key, ' ', 2) = split_part($1, ' ', 2))
+        SELECT EXISTS (SELECT 1 FROM pgswarm.registry r WHERE r.kind = 'proxy' AND split_part(r.public_key, ' ', 2) = split_part($1, ' ', 2)
+                         AND NOT r.retired AND r.expires_at > now())
       $fn$`,
     `DO $do$ BEGIN
        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = '${role}') THEN
@@ -318,7 +334,7 @@ export class PgRegistryStore implements RegistryStore {
 
   async readRows(): Promise<unknown[]> {
     const r = await this.db.query(
-      `SELECT kind, name, fingerprint, public_key, host, port, aliases, token_id, created_at, expires_at, signed_by, signature
+      `SELECT kind, name, fingerprint, public_key, host, port, aliases, token_id, created_at, expires_at, signed_by, signature, generation, retired
          FROM pgswarm.registry ORDER BY kind, name, fingerprint`,
     );
     return r.rows.map((x) => ({
@@ -334,6 +350,8 @@ export class PgRegistryStore implements RegistryStore {
       expiresAt: x.expires_at instanceof Date ? iso(x.expires_at) : x.expires_at,
       signedBy: x.signed_by,
       signature: x.signature,
+      generation: x.generation,
+      retired: x.retired,
     }));
   }
 
@@ -354,14 +372,14 @@ export class PgRegistryStore implements RegistryStore {
 
   async insertRow(row: RegistryRow, c: pg.ClientBase | Queryable = this.db): Promise<void> {
     await c.query(
-      `INSERT INTO pgswarm.registry (kind, name, fingerprint, public_key, host, port, aliases, token_id, created_at, expires_at, signed_by, signature)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+      `INSERT INTO pgswarm.registry (kind, name, fingerprint, public_key, host, port, aliases, token_id, created_at, expires_at, signed_by, signature, generation, retired)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
        ON CONFLICT (kind, name, fingerprint) DO UPDATE SET
          public_key = EXCLUDED.public_key, host = EXCLUDED.host, port = EXCLUDED.port, aliases = EXCLUDED.aliases,
          token_id = EXCLUDED.token_id, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
-         signed_by = EXCLUDED.signed_by, signature = EXCLUDED.signature`,
+         signed_by = EXCLUDED.signed_by, signature = EXCLUDED.signature, generation = EXCLUDED.generation, retired = EXCLUDED.retired`,
       [row.kind, row.name, row.fingerprint, row.publicKey, row.host ?? null, row.port ?? null, row.aliases ?? null,
-        row.tokenId ?? null, row.createdAt, row.expiresAt, row.signedBy, row.signature],
+        row.tokenId ?? null, row.createdAt, row.expiresAt, row.signedBy, row.signature, row.generation, row.retired === true],
     );
   }
 
@@ -451,12 +469,16 @@ export class PgRegistryStore implements RegistryStore {
     );
   }
 
-  /** Revokes a join token and removes every proxy key it enrolled. Returns how many keys were removed. */
+  /**
+   * Revokes a join token. Returns how many live proxy keys it enrolled. Readers ignore those rows at
+   * once (token-revoked); their rows are left in place so that the next key sync with the signing key
+   * replaces each with a signed tombstone (a deleted row could later be replayed; a tombstone cannot).
+   */
   async revokeToken(tokenId: string, reason = 'revoked by operator'): Promise<number> {
     return withTx(this.db, async (c) => {
       await c.query('INSERT INTO pgswarm.revoked_tokens (token_id, reason) VALUES ($1, $2) ON CONFLICT (token_id) DO NOTHING', [tokenId, reason]);
-      const r = await c.query("DELETE FROM pgswarm.registry WHERE kind = 'proxy' AND token_id = $1", [tokenId]);
-      return r.rowCount ?? 0;
+      const r = await c.query("SELECT count(*)::int AS n FROM pgswarm.registry WHERE kind = 'proxy' AND token_id = $1 AND NOT retired", [tokenId]);
+      return r.rows[0].n as number;
     });
   }
 

@@ -54,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
     await c.connect();
     try {
       const n = await tokenRevoke(c, rest[0], arg(rest, '--reason'));
-      process.stdout.write(`revoked ${rest[0]}; removed ${n} proxy key(s)\n`);
+      process.stdout.write(`revoked ${rest[0]}; retired ${n} proxy key(s)\n`);
     } finally {
       await c.end();
     }

@@ -49,11 +49,12 @@ async function tokenRevoke(ctx: CliContext): Promise<void> {
   const out = await primarySql(ctx, { sql: [
     'BEGIN;',
     `INSERT INTO pgswarm.revoked_tokens (token_id, reason) VALUES (${lit(id)}, ${lit(reason)}) ON CONFLICT (token_id) DO NOTHING;`,
-    `WITH d AS (DELETE FROM pgswarm.registry WHERE kind OPERATOR(pg_catalog.=) 'proxy' AND token_id OPERATOR(pg_catalog.=) ${lit(id)} RETURNING 1) SELECT pg_catalog.count(*) FROM d;`,
+    // Rows stay: readers ignore them at once, and the next key sync replaces each with a signed tombstone.
+    `SELECT pg_catalog.count(*) FROM pgswarm.registry WHERE kind OPERATOR(pg_catalog.=) 'proxy' AND token_id OPERATOR(pg_catalog.=) ${lit(id)} AND NOT retired;`,
     'COMMIT;',
   ].join('\n'), database: SUPERUSER_DATABASE });
   const n = Number(out.trim().split('\n').filter((l) => /^\d+$/.test(l)).pop() ?? 0);
   const all = readTokens(ctx.dir).map((t) => (t.id === id ? { ...t, revoked: new Date().toISOString() } : t));
   writeLocal(ctx.dir, TOKENS_FILE, JSON.stringify(all, null, 2));
-  ctx.out(`revoked ${id}; removed ${n} enrolled proxy key(s)`);
+  ctx.out(`revoked ${id}; retired ${n} enrolled proxy key(s)`);
 }

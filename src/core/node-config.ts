@@ -1,5 +1,6 @@
 import { parseSettings, SettingSpec, Sources } from './settings';
 import { SyncMode, SYNC_MODES } from './sync-standbys';
+import { rowTtlErrors } from './row-lifecycle';
 
 /** A cluster member as the other members and proxies reach it. */
 export interface Member {
@@ -64,6 +65,8 @@ export interface NodeConfig {
   authUser: string;
   authPassword?: string;
   keySyncIntervalMs: number;
+  /** Lifetime of the registry rows this node signs; renewed at half-life. */
+  registryRowTtlMs: number;
   logLevel: string;
   /** Zero-loss settings (docs/zero-loss.md). */
   syncMode: SyncMode;
@@ -126,6 +129,7 @@ export const NODE_SETTINGS: readonly SettingSpec[] = [
   { name: 'PGSWARM_AUTH_USER', kind: 'string', default: 'pgswarm_auth', help: 'minimal role the proxies\' PgBouncer runs auth_query as' },
   { name: 'PGSWARM_AUTH_PASSWORD', kind: 'secret', help: 'its password; when set, the first primary creates the role and its lookup function' },
   { name: 'PGSWARM_KEY_SYNC_INTERVAL_MS', kind: 'duration-ms', default: '2000', help: 'how often the signed key registry is read and authorized_keys/known_hosts re-rendered' },
+  { name: 'PGSWARM_REGISTRY_ROW_TTL_MS', kind: 'duration-ms', default: '86400000', help: 'lifetime of the registry rows this node signs (its own keys, proxy keys, tombstones); each is renewed at half-life, so the registry must be writable at least once in that half' },
   { name: 'PGSWARM_SYNC_MODE', kind: 'string', default: 'async', oneOf: SYNC_MODES, help: 'async: commits never wait for a standby; strict: a commit is acknowledged only once a standby flushed it, writes wait when none is there (nothing acknowledged is lost); degrade: like strict, but switches to async after PGSWARM_DEGRADE_AFTER_MS without a standby' },
   { name: 'PGSWARM_DEGRADE_AFTER_MS', kind: 'duration-ms', default: '10000', help: 'degrade mode: how long writes wait without a streaming standby before switching to asynchronous (logged loudly)' },
   { name: 'PGSWARM_DETACH_LEASE_MS', kind: 'duration-ms', default: '10000', help: 'a standby detached by a promotion candidate (so a woken old primary finds no standby to confirm its commits) follows the new primary at once, or re-attaches to the old one after this long when no promotion came of it' },
@@ -222,6 +226,9 @@ export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: st
     if (members.some((m) => m.name === n) || (witness && witness.name === n)) errors.push(`PGSWARM_PROXY_CERT_NAMES: "${n}" is a node's name (a proxy's certificate must never pass for a node)`);
     else if (!/^[A-Za-z0-9.:-]{1,253}$/.test(n)) errors.push(`PGSWARM_PROXY_CERT_NAMES: "${n}" is not a host name or IP address (no wildcards)`);
   }
+  if (v.PGSWARM_REGISTRY_ROW_TTL_MS !== undefined && v.PGSWARM_KEY_SYNC_INTERVAL_MS !== undefined) {
+    for (const e of rowTtlErrors(v.PGSWARM_REGISTRY_ROW_TTL_MS as number, v.PGSWARM_KEY_SYNC_INTERVAL_MS as number)) errors.push(`PGSWARM_REGISTRY_ROW_TTL_MS: ${e}`);
+  }
   if (errors.length || !self) return { errors };
   const home = v.PGSWARM_HOME as string;
   const pgBinDir = (v.PGSWARM_PG_BINDIR as string | undefined) ?? '';
@@ -267,6 +274,7 @@ export function parseNodeConfig(src: Sources): { config?: NodeConfig; errors: st
       enrollPassword: v.PGSWARM_ENROLL_PASSWORD as string | undefined,
       proxyCertNames: (v.PGSWARM_PROXY_CERT_NAMES as string[] | undefined) ?? [],
       keySyncIntervalMs: v.PGSWARM_KEY_SYNC_INTERVAL_MS as number,
+      registryRowTtlMs: v.PGSWARM_REGISTRY_ROW_TTL_MS as number,
       authUser: v.PGSWARM_AUTH_USER as string,
       authPassword: v.PGSWARM_AUTH_PASSWORD as string | undefined,
       logLevel: v.PGSWARM_LOG_LEVEL as string,

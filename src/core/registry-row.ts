@@ -1,6 +1,7 @@
 import { canonicalBytes } from './canonical';
 import { publicKeyOf, sign, signingKeyId, verify } from './signing';
 import { looksLikePrivateKey, parsePublicKey } from './ssh-public-key';
+import { judgeLifecycle, latestGenerations, MAX_GENERATION, MAX_ROW_TTL_SECONDS } from './row-lifecycle';
 
 /**
  * One row of the `pgswarm.registry` table: a public key and what it is for,
@@ -27,7 +28,12 @@ export interface RegistryRow {
   tokenId?: string | null;
   /** ISO 8601 UTC with milliseconds (Date.toISOString()). */
   createdAt: string;
-  expiresAt: string | null;
+  /** Required: every row expires (at most MAX_ROW_TTL_SECONDS after createdAt) and its owner renews it. */
+  expiresAt: string;
+  /** Signed, increasing per (kind, name): a higher generation supersedes every lower one (see row-lifecycle.ts). */
+  generation: number;
+  /** A tombstone: this key is retired at this generation and authorises nothing. */
+  retired?: boolean | null;
   /** signingKeyId() of the key that signed. */
   signedBy: string;
   /** base64 ed25519 signature over rowSigningBytes(row). */
@@ -47,7 +53,9 @@ export type IgnoreReason =
   | 'expired'
   | 'not-yet-valid'
   | 'conflicting-kind'
-  | 'token-revoked';
+  | 'token-revoked'
+  | 'superseded'
+  | 'retired';
 
 export interface IgnoredRow {
   fingerprint: string;
@@ -60,9 +68,19 @@ export interface IgnoredRow {
 export interface VerifyResult {
   trusted: RegistryRow[];
   ignored: IgnoredRow[];
+  /** Every row whose signature verifies (whatever else is wrong with it): what signers build on. */
+  signed: RegistryRow[];
+  /** Highest signed generation per rowKey(kind, name), including opts.seenGenerations. */
+  generations: Map<string, number>;
 }
 
-const DOMAIN = 'pgswarm/registry-row/v1';
+export interface VerifyOptions {
+  revokedTokenIds?: ReadonlySet<string>;
+  /** Highest generations this reader saw before (its own memory): rows below them are superseded even if the newer row was deleted. */
+  seenGenerations?: ReadonlyMap<string, number>;
+}
+
+const DOMAIN = 'pgswarm/registry-row/v2';
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 export const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9A-Fa-f:]{2,39})$/;
 const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -83,6 +101,8 @@ export function rowSigningBytes(row: Omit<RegistryRow, 'signature'>): Uint8Array
     tokenId: row.tokenId ?? null,
     createdAt: row.createdAt,
     expiresAt: row.expiresAt,
+    generation: row.generation,
+    retired: row.retired === true,
     signedBy: row.signedBy,
   });
 }
@@ -102,6 +122,8 @@ export function signRow(fields: UnsignedRow, secretKeyB64: string): RegistryRow 
     tokenId: fields.tokenId ?? null,
     createdAt: fields.createdAt,
     expiresAt: fields.expiresAt,
+    generation: fields.generation,
+    ...(fields.retired === true ? { retired: true } : {}),
     signedBy: signingKeyId(publicKeyOf(secretKeyB64)),
   };
   const shapeError = checkShape(base);
@@ -114,10 +136,10 @@ export function verifyRows(
   rows: readonly unknown[],
   verifyKeyB64: string,
   now: Date | number,
-  opts: { revokedTokenIds?: ReadonlySet<string> } = {},
+  opts: VerifyOptions = {},
 ): VerifyResult {
   const nowMs = typeof now === 'number' ? now : now.getTime();
-  const trusted: RegistryRow[] = [];
+  const signed: RegistryRow[] = [];
   const ignored: IgnoredRow[] = [];
   let ourId: string | null = null;
   try {
@@ -167,8 +189,17 @@ export function verifyRows(
       ignore('bad-signature', 'signature does not verify with the cluster verify key');
       continue;
     }
-    if (row.expiresAt !== null && Date.parse(row.expiresAt) <= nowMs) {
-      ignore('expired', `expired at ${row.expiresAt}`);
+    signed.push(row);
+  }
+  // Second pass: generations are compared among rows whose signature verifies only
+  // (an unsigned row with a huge generation supersedes nothing).
+  const generations = latestGenerations(signed, opts.seenGenerations);
+  const trusted: RegistryRow[] = [];
+  for (const row of signed) {
+    const ignore = (reason: IgnoreReason, detail: string) => ignored.push({ fingerprint: row.fingerprint, name: row.name, kind: row.kind, reason, detail });
+    const life = judgeLifecycle(row, generations, nowMs);
+    if (!life.ok) {
+      ignore(life.reason, life.detail);
       continue;
     }
     if (Date.parse(row.createdAt) > nowMs + MAX_CLOCK_SKEW_MS) {
@@ -192,7 +223,7 @@ export function verifyRows(
       result.push(row);
     }
   }
-  return { trusted: result, ignored };
+  return { trusted: result, ignored, signed, generations };
 }
 
 /** Returns a description of what is wrong with the row's shape, or null. */
@@ -203,7 +234,13 @@ export function checkShape(r: Partial<RegistryRow>): string | null {
   if (typeof r.publicKey !== 'string') errs.push('publicKey');
   if (typeof r.fingerprint !== 'string' || !/^SHA256:[A-Za-z0-9+/]{43}$/.test(r.fingerprint)) errs.push('fingerprint');
   if (typeof r.createdAt !== 'string' || !ISO_RE.test(r.createdAt) || Number.isNaN(Date.parse(r.createdAt))) errs.push('createdAt');
-  if (r.expiresAt !== null && (typeof r.expiresAt !== 'string' || !ISO_RE.test(r.expiresAt) || Number.isNaN(Date.parse(r.expiresAt)))) errs.push('expiresAt');
+  if (typeof r.expiresAt !== 'string' || !ISO_RE.test(r.expiresAt) || Number.isNaN(Date.parse(r.expiresAt))) errs.push('expiresAt');
+  else if (typeof r.createdAt === 'string' && !errs.includes('createdAt')) {
+    const life = Date.parse(r.expiresAt) - Date.parse(r.createdAt);
+    if (life <= 0 || life > MAX_ROW_TTL_SECONDS * 1000) errs.push('expiresAt (must be after createdAt, by at most 30 days)');
+  }
+  if (!Number.isInteger(r.generation) || (r.generation as number) < 1 || (r.generation as number) > MAX_GENERATION) errs.push('generation');
+  if (r.retired != null && typeof r.retired !== 'boolean') errs.push('retired');
   if (r.host != null && (typeof r.host !== 'string' || !HOST_RE.test(r.host))) errs.push('host');
   if (r.port != null && (!Number.isInteger(r.port) || (r.port as number) < 1 || (r.port as number) > 65535)) errs.push('port');
   if (r.kind === 'node-host' && (r.host == null || r.port == null)) errs.push('host/port required for node-host');

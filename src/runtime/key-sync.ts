@@ -1,6 +1,7 @@
 import type { Logger } from '../core/log';
 import { verifyToken } from '../core/join-token';
-import { RegistryRow, signRow, verifyRows, IgnoredRow } from '../core/registry-row';
+import { RegistryRow, signRow, verifyRows, IgnoredRow, UnsignedRow, VerifyResult } from '../core/registry-row';
+import { DEFAULT_ROW_TTL_SECONDS, MAX_ROW_TTL_SECONDS, needsRenewal, nextGeneration, rowKey } from '../core/row-lifecycle';
 import { authorizedKeys, knownHosts } from '../core/render-ssh';
 import { parsePublicKey } from '../core/ssh-public-key';
 import type { FileWriter, RegistryStore, EnrollmentRequest } from '../ports/ssh-identity';
@@ -14,7 +15,10 @@ export type IssueProxyCertificate = (csrPem: string, proxyName: string) => Promi
  * Key sync: reads the registry, trusts only rows signed with the cluster key,
  * renders authorized_keys and known_hosts and writes them when they change.
  * On the primary, and only with the signing key, it also countersigns
- * enrolled proxy keys and publishes this node's own public keys.
+ * enrolled proxy keys, publishes this node's own public keys and renews them
+ * (and live proxy keys) at half-life, and replaces the rows of revoked proxy
+ * tokens with signed tombstones (docs/security.md, "Registry rows: expiry
+ * and revocation").
  */
 export interface SelfKeys {
   name: string;
@@ -47,8 +51,8 @@ export interface KeySyncDeps {
   knownHostsOwner?: { uid: number; gid: number };
   /** Forced command for proxy keys, e.g. "/usr/local/bin/current-primary". */
   currentPrimaryCommand: string;
-  /** Lifetime of countersigned proxy keys; null = until removed or token revoked. */
-  proxyKeyTtlSeconds?: number | null;
+  /** Lifetime of every row this node signs (own keys, proxy keys, tombstones); renewed at half-life. */
+  rowTtlSeconds?: number;
   /** Written into enrollment decisions. */
   nodeName?: string;
   /** Answers proxies' certificate requests (sent with the enrollment or as renewals). */
@@ -62,30 +66,43 @@ export interface SyncReport {
   wroteKnownHosts: boolean;
   enrollments: { id: number; accepted: boolean; reason: string; tokenId: string | null; fingerprint: string | null }[];
   published: string[];
+  /** "kind:fingerprint" of rows re-signed with a new expiry (own keys and live proxy keys). */
+  renewed: string[];
+  /** "kind:fingerprint" of keys replaced by a signed tombstone (revoked proxy tokens). */
+  retired: string[];
 }
 
 /** Remembers what was already logged, so a row ignored every tick is logged once (and again if it changes). */
 export class KeySyncState {
   loggedIgnored = new Set<string>();
   warnedNoSigningKey = false;
+  /**
+   * Highest signed generation seen per (kind, name), kept across ticks: a row below it stays
+   * superseded even after a database superuser deletes the newer row and re-inserts the old one.
+   */
+  generations = new Map<string, number>();
 }
 
 export async function syncKeys(deps: KeySyncDeps, state: KeySyncState = new KeySyncState()): Promise<SyncReport> {
   const { store, log } = deps;
-  const report: SyncReport = { trusted: 0, ignored: [], wroteAuthorizedKeys: false, wroteKnownHosts: false, enrollments: [], published: [] };
+  const report: SyncReport = { trusted: 0, ignored: [], wroteAuthorizedKeys: false, wroteKnownHosts: false, enrollments: [], published: [], renewed: [], retired: [] };
 
-  let revoked = await store.revokedTokenIds();
-  let verified = verifyRows(await store.readRows(), deps.verifyKey, deps.clock(), { revokedTokenIds: revoked });
+  const read = async () => {
+    const revokedIds = await store.revokedTokenIds();
+    const v = verifyRows(await store.readRows(), deps.verifyKey, deps.clock(), { revokedTokenIds: revokedIds, seenGenerations: state.generations });
+    for (const [k, g] of v.generations) state.generations.set(k, g);
+    return { revokedIds, v };
+  };
+  let { revokedIds: revoked, v: verified } = await read();
 
   const writable = await store.isWritable();
   if (writable && deps.signingKey) {
     let changed = false;
-    changed = (await processEnrollments(deps, revoked, report, verified.trusted)) || changed;
-    changed = (await publishSelf(deps, verified.trusted, report)) || changed;
-    if (changed) {
-      revoked = await store.revokedTokenIds();
-      verified = verifyRows(await store.readRows(), deps.verifyKey, deps.clock(), { revokedTokenIds: revoked });
-    }
+    changed = (await processEnrollments(deps, revoked, report, state, verified.trusted)) || changed;
+    changed = (await retireRevoked(deps, verified, revoked, report, state)) || changed;
+    changed = (await renewProxies(deps, verified, revoked, report, state)) || changed;
+    changed = (await publishSelf(deps, verified.trusted, report, state)) || changed;
+    if (changed) ({ revokedIds: revoked, v: verified } = await read());
   } else if (writable && !deps.signingKey && !state.warnedNoSigningKey) {
     state.warnedNoSigningKey = true;
     log.warn({ event: 'key-sync-no-signing-key' }, 'no cluster signing key: cannot countersign enrollments or publish own keys');
@@ -124,7 +141,25 @@ async function writeIfChanged(deps: KeySyncDeps, path: string, content: string, 
   return true;
 }
 
-async function processEnrollments(deps: KeySyncDeps, revoked: Set<string>, report: SyncReport, trusted: RegistryRow[]): Promise<boolean> {
+function ttlSeconds(deps: KeySyncDeps): number {
+  return deps.rowTtlSeconds ?? DEFAULT_ROW_TTL_SECONDS;
+}
+
+/** Signs the next generation of (kind, name) and remembers it, so later signatures in the same tick go higher. */
+function signNext(deps: KeySyncDeps, state: KeySyncState, fields: Omit<UnsignedRow, 'generation' | 'createdAt' | 'expiresAt'>, expiresAtMs?: number): RegistryRow {
+  const now = deps.clock().getTime();
+  const generation = nextGeneration(fields.kind, fields.name, state.generations);
+  const row = signRow({
+    ...fields,
+    generation,
+    createdAt: new Date(now).toISOString(),
+    expiresAt: new Date(expiresAtMs ?? now + ttlSeconds(deps) * 1000).toISOString(),
+  }, deps.signingKey as string);
+  state.generations.set(rowKey(row.kind, row.name), generation);
+  return row;
+}
+
+async function processEnrollments(deps: KeySyncDeps, revoked: Set<string>, report: SyncReport, state: KeySyncState, trusted: RegistryRow[]): Promise<boolean> {
   const { store, log } = deps;
   const pending = await store.listPendingEnrollments();
   let changed = false;
@@ -175,16 +210,7 @@ async function processEnrollments(deps: KeySyncDeps, revoked: Set<string>, repor
         }
         certificate = issued.pem;
       }
-      const now = deps.clock();
-      const ttl = deps.proxyKeyTtlSeconds ?? null;
-      const row = signRow({
-        kind: 'proxy',
-        name: check.payload.name,
-        publicKey: parsed.key.line,
-        tokenId: check.payload.id,
-        createdAt: now.toISOString(),
-        expiresAt: ttl === null ? null : new Date(now.getTime() + ttl * 1000).toISOString(),
-      }, deps.signingKey as string);
+      const row = signNext(deps, state, { kind: 'proxy', name: check.payload.name, publicKey: parsed.key.line, tokenId: check.payload.id });
       const ok = await store.acceptEnrollment(req.id, check.payload.id, row, by, certificate);
       if (!ok) {
         report.enrollments.push({ id: req.id, accepted: false, reason: 'reused', tokenId: check.payload.id, fingerprint: fp });
@@ -224,7 +250,44 @@ async function renewCertificate(deps: KeySyncDeps, req: EnrollmentRequest, keyLi
   return { ok: true, pem: issued.pem, name: row.name };
 }
 
-async function publishSelf(deps: KeySyncDeps, trusted: RegistryRow[], report: SyncReport): Promise<boolean> {
+/**
+ * A proxy row whose join token is revoked is replaced by a signed tombstone of the next generation
+ * (same key, retired), so re-inserting the old row later is refused as superseded, even by a reader
+ * that never saw the revocation. The tombstone lives at least as long as the row it retires.
+ */
+async function retireRevoked(deps: KeySyncDeps, verified: VerifyResult, revoked: Set<string>, report: SyncReport, state: KeySyncState): Promise<boolean> {
+  let changed = false;
+  for (const row of verified.signed) {
+    if (row.kind !== 'proxy' || row.retired === true || row.tokenId == null || !revoked.has(row.tokenId)) continue;
+    if (row.generation < (state.generations.get(rowKey(row.kind, row.name)) ?? 0)) continue; // already superseded
+    const now = deps.clock().getTime();
+    const until = Math.min(Math.max(now + ttlSeconds(deps) * 1000, Date.parse(row.expiresAt)), now + MAX_ROW_TTL_SECONDS * 1000);
+    const tomb = signNext(deps, state, { kind: row.kind, name: row.name, publicKey: row.publicKey, tokenId: row.tokenId, retired: true }, until);
+    await deps.store.publishRow(tomb);
+    changed = true;
+    report.retired.push(`${row.kind}:${row.fingerprint}`);
+    deps.log.info({ event: 'registry-key-retired', kind: row.kind, name: row.name, fingerprint: row.fingerprint, tokenId: row.tokenId, generation: tomb.generation, reason: 'token-revoked' }, `proxy key of ${row.name} retired: its join token is revoked`);
+  }
+  return changed;
+}
+
+/** Live proxy keys (token not revoked) are re-signed at half-life; the old row stays valid until the new one replaces it. */
+async function renewProxies(deps: KeySyncDeps, verified: VerifyResult, revoked: Set<string>, report: SyncReport, state: KeySyncState): Promise<boolean> {
+  let changed = false;
+  for (const row of verified.trusted) {
+    if (row.kind !== 'proxy' || !needsRenewal(row, deps.clock().getTime())) continue;
+    if (row.tokenId != null && revoked.has(row.tokenId)) continue;
+    if (row.generation < (state.generations.get(rowKey(row.kind, row.name)) ?? 0)) continue; // renewed meanwhile
+    const next = signNext(deps, state, { kind: row.kind, name: row.name, publicKey: row.publicKey, tokenId: row.tokenId ?? null });
+    await deps.store.publishRow(next);
+    changed = true;
+    report.renewed.push(`${row.kind}:${row.fingerprint}`);
+    deps.log.info({ event: 'registry-row-renewed', kind: row.kind, name: row.name, fingerprint: row.fingerprint, generation: next.generation, expiresAt: next.expiresAt, reason: 'half-life' }, `renewed proxy key of ${row.name}`);
+  }
+  return changed;
+}
+
+async function publishSelf(deps: KeySyncDeps, trusted: RegistryRow[], report: SyncReport, state: KeySyncState): Promise<boolean> {
   const self = deps.self;
   if (!self) return false;
   const aliases = [...new Set(self.aliases ?? [])].filter((a) => a !== self.host && a !== self.name).sort();
@@ -240,21 +303,25 @@ async function publishSelf(deps: KeySyncDeps, trusted: RegistryRow[], report: Sy
     const current = trusted.find((r) => r.kind === w.kind && r.name === self.name && r.fingerprint === p.key.fingerprint
       && (!isHost || (r.host === self.host && r.port === self.sshPort && sameList(r.aliases ?? [], aliases))));
     const others = trusted.some((r) => r.kind === w.kind && r.name === self.name && r.fingerprint !== p.key.fingerprint);
-    if (current && !others) continue;
-    const row = signRow({
+    const renew = !!current && needsRenewal(current, deps.clock().getTime());
+    if (current && !others && !renew) continue;
+    const row = signNext(deps, state, {
       kind: w.kind,
       name: self.name,
       publicKey: p.key.line,
       host: isHost ? self.host : null,
       port: isHost ? self.sshPort : null,
       aliases: isHost && aliases.length ? aliases : null,
-      createdAt: deps.clock().toISOString(),
-      expiresAt: null,
-    }, deps.signingKey as string);
+    });
     await deps.store.publishRow(row);
     changed = true;
-    report.published.push(`${w.kind}:${row.fingerprint}`);
-    deps.log.info({ event: 'own-key-published', kind: w.kind, name: self.name, fingerprint: row.fingerprint }, `published own ${w.kind} key`);
+    if (current && !others) {
+      report.renewed.push(`${w.kind}:${row.fingerprint}`);
+      deps.log.info({ event: 'registry-row-renewed', kind: w.kind, name: self.name, fingerprint: row.fingerprint, generation: row.generation, expiresAt: row.expiresAt, reason: 'half-life' }, `renewed own ${w.kind} key`);
+    } else {
+      report.published.push(`${w.kind}:${row.fingerprint}`);
+      deps.log.info({ event: 'own-key-published', kind: w.kind, name: self.name, fingerprint: row.fingerprint, generation: row.generation, expiresAt: row.expiresAt }, `published own ${w.kind} key`);
+    }
   }
   return changed;
 }

@@ -23,6 +23,7 @@ import { judgeLocalLoad } from '../core/local-load';
 import { throttledShare } from '../core/cpu-throttle';
 import { formatCurrentPrimary, CurrentPrimary } from '../core/current-primary';
 import { renderAnswerRelay } from '../core/answer-relay';
+import { parseGenerations, serializeGenerations } from '../core/row-lifecycle';
 import { AnswerServer } from './answer-server';
 import { zeroLossExtras, composeExtras } from './zero-loss';
 
@@ -44,6 +45,8 @@ export function sshPaths(ctx: NodeContext) {
     answerKeys: path.join(d, 'answer_keys'),
     knownHosts: path.join(d, 'known_hosts'),
     sshdConfig: path.join(d, 'sshd_config'),
+    /** The key sync's memory of registry generations (docs/security.md, "Registry rows: expiry and revocation"). */
+    generations: path.join(d, 'registry-generations.json'),
     pidFile: path.join(ctx.paths.stateDir, 'sshd.pid'),
   };
 }
@@ -175,6 +178,23 @@ export interface SshExtrasOptions {
   applySchema?: boolean;
 }
 
+/** Restores the key sync's memory of generations from the node's volume (an unreadable file is logged and ignored). */
+function loadGenerations(ctx: NodeContext, file: string, state: KeySyncState): void {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return; // first start
+  }
+  const g = parseGenerations(text);
+  if (!g) {
+    ctx.log.warn({ event: 'registry-generations-unreadable', file }, 'ignoring an unreadable registry generations file; starting with an empty memory');
+    return;
+  }
+  for (const [k, v] of g) state.generations.set(k, v);
+  ctx.log.info({ event: 'registry-generations-loaded', entries: g.size }, 'registry generations restored');
+}
+
 export function sshExtras(ctx: NodeContext, opts: SshExtrasOptions = {}): NodeExtras {
   const { cfg } = ctx;
   const withClientKey = opts.clientKey ?? true;
@@ -228,7 +248,9 @@ export function sshExtras(ctx: NodeContext, opts: SshExtrasOptions = {}): NodeEx
         currentPrimaryCommand: currentPrimaryCommand(ctx),
         nodeName: cfg.nodeName,
         issueProxyCertificate,
+        rowTtlSeconds: cfg.registryRowTtlMs / 1000,
       }, state);
+      writeIfChanged(sp.generations, serializeGenerations(state.generations), 0o644, { uid: 0, gid: 0 });
     } catch (e) {
       // A failed statement may leave a transaction open: the next tick starts on a new session.
       ctx.sessions.reset(p.target, 'key-sync', (e as Error).message);
@@ -261,6 +283,7 @@ export function sshExtras(ctx: NodeContext, opts: SshExtrasOptions = {}): NodeEx
       ctx.log.info({ event: 'ssh-keys', hostKey: host.fingerprint, clientKey: client?.fingerprint ?? null, created: host.created || !!client?.created }, 'SSH keys ready (generated in this node\'s volume; only public halves are published)');
       self = { name: cfg.nodeName, host: cfg.self.host, sshPort: cfg.self.sshPort, aliases: [cfg.nodeName].filter((a) => a !== cfg.self.host), hostPublicKey: host.publicKeyLine, clientPublicKey: client?.publicKeyLine };
       for (const f of [sp.authorizedKeys, sp.answerKeys, sp.knownHosts]) if (!fs.existsSync(f)) writeIfChanged(f, '', 0o644, { uid: 0, gid: 0 });
+      loadGenerations(ctx, sp.generations, state);
       writeIfChanged(sp.sshdConfig, sshdConfig({
         port: cfg.self.sshPort,
         listenAddress: cfg.listenAddresses === '*' ? '0.0.0.0' : cfg.listenAddresses.split(',')[0].trim(),

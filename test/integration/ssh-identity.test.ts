@@ -434,17 +434,17 @@ t.test('rows inserted directly with SQL without a valid signature never reach th
   const now = new Date().toISOString();
   // 1. no signature at all
   await env.agent.query(
-    `INSERT INTO pgswarm.registry (kind, name, fingerprint, public_key, created_at) VALUES ('node-client', 'evil1', $1, $2, now())`,
+    `INSERT INTO pgswarm.registry (kind, name, fingerprint, public_key, created_at, expires_at, generation) VALUES ('node-client', 'evil1', $1, $2, now(), now() + interval '1 hour', 1)`,
     [evilClient.fingerprint, evilClient.publicKeyLine],
   );
   // 2. signed with another key but claiming to be the cluster key
-  const forged = signRow({ kind: 'node-client', name: 'evil2', publicKey: evilClient2.publicKeyLine, createdAt: now, expiresAt: null }, env.attacker.secretKey);
+  const forged = signRow({ kind: 'node-client', name: 'evil2', publicKey: evilClient2.publicKeyLine, createdAt: now, expiresAt: new Date(Date.now() + 3600_000).toISOString(), generation: 1 }, env.attacker.secretKey);
   await env.store.insertRow({ ...forged, signedBy: signingKeyId(env.cluster.publicKey) });
   // 3. a host key for the rogue server, signed by an unknown key
-  const rogue = signRow({ kind: 'node-host', name: 'node1', publicKey: env.rogueHostKey.publicKeyLine, host: '127.0.0.1', port: ROGUE_SSH_PORT, createdAt: now, expiresAt: null }, env.attacker.secretKey);
+  const rogue = signRow({ kind: 'node-host', name: 'node1', publicKey: env.rogueHostKey.publicKeyLine, host: '127.0.0.1', port: ROGUE_SSH_PORT, createdAt: now, expiresAt: new Date(Date.now() + 3600_000).toISOString(), generation: 1 }, env.attacker.secretKey);
   await env.store.insertRow(rogue);
   // 4. a correctly signed row whose content was edited afterwards (proxy key made a node-client key)
-  const good = signRow({ kind: 'proxy', name: 'proxy-x', publicKey: evilClient2.publicKeyLine, createdAt: now, expiresAt: null }, env.cluster.secretKey);
+  const good = signRow({ kind: 'proxy', name: 'proxy-x', publicKey: evilClient2.publicKeyLine, createdAt: now, expiresAt: new Date(Date.now() + 3600_000).toISOString(), generation: 1 }, env.cluster.secretKey);
   await env.store.insertRow({ ...good, kind: 'node-client', name: 'proxy-x' });
   // 5. the database refuses a private key outright
   //    (This one connection keeps the server log quiet: the test sends key material on purpose, and the
@@ -593,9 +593,10 @@ t.test('revoking the proxy\'s token removes its key within one sync', async (t) 
   // a database superuser replaying the old, validly signed row does not bring the key back: its token is revoked
   await env.store.insertRow(saved as never);
   const r2 = await syncKeys(env.deps, env.state);
-  t.same(r2.ignored.filter((i) => i.fingerprint === env.proxyKey.fingerprint).map((i) => i.reason), ['token-revoked']);
+  // (superseded: the key sync replaced the revoked row with a signed tombstone of a higher generation)
+  t.same(r2.ignored.filter((i) => i.fingerprint === env.proxyKey.fingerprint).map((i) => i.reason), ['superseded']);
   t.notOk(authorizedKeysText().includes(env.proxyKey.publicKeyLine.split(' ')[1]), 'replayed row not authorised');
-  t.ok(logEvents().some((e) => e.event === 'registry-row-ignored' && e.fingerprint === env.proxyKey.fingerprint && e.reason === 'token-revoked'), 'replay logged');
+  t.ok(logEvents().some((e) => e.event === 'registry-row-ignored' && e.fingerprint === env.proxyKey.fingerprint && e.reason === 'superseded'), 'replay logged');
   await t.rejects(sshExec(target(env.proxyKey), 'x'), /All configured authentication methods failed/);
 });
 

@@ -23,7 +23,8 @@ const NOW = Date.parse('2026-11-27T12:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
 
 function good(over: Partial<Parameters<typeof signRow>[0]> = {}, key = cluster.secretKey): RegistryRow {
-  return signRow({ kind: 'node-host', name: 'node1', publicKey: sshPub(), host: '10.0.0.1', port: 22, createdAt: iso(NOW - 1000), expiresAt: null, ...over }, key);
+  const createdAt = over.createdAt ?? iso(NOW - 1000);
+  return signRow({ kind: 'node-host', name: 'node1', publicKey: sshPub(), host: '10.0.0.1', port: 22, createdAt, expiresAt: iso(Date.parse(createdAt) + 24 * 3600_000), generation: 1, ...over }, key);
 }
 
 t.test('fingerprint matches ssh-keygen (vectors from ssh-keygen -lf)', async (t) => {
@@ -78,7 +79,15 @@ t.test('each kind of bad row is ignored with its reason', async (t) => {
     ['tampered host', () => ({ ...good(), host: '10.6.6.6' }), 'bad-signature'],
     ['tampered port', () => ({ ...good(), port: 2222 }), 'bad-signature'],
     ['kind changed proxy -> node-client', () => ({ ...good({ kind: 'proxy', host: null, port: null }), kind: 'node-client' }), 'bad-signature'],
-    ['expiry removed', () => ({ ...good({ expiresAt: iso(NOW + 1000) }), expiresAt: null }), 'bad-signature'],
+    ['expiry removed', () => ({ ...good({ expiresAt: iso(NOW + 1000) }), expiresAt: null }), 'malformed'],
+    ['expiry extended', () => ({ ...good({ expiresAt: iso(NOW + 1000) }), expiresAt: iso(NOW + 3600_000) }), 'bad-signature'],
+    ['generation raised', () => ({ ...good(), generation: 99 }), 'bad-signature'],
+    ['generation missing', () => ({ ...good(), generation: undefined }), 'malformed'],
+    ['generation zero', () => ({ ...good(), generation: 0 }), 'malformed'],
+    ['tombstone flag removed', () => ({ ...good({ retired: true }), retired: false }), 'bad-signature'],
+    ['tombstone', () => good({ retired: true }), 'retired'],
+    ['lifetime over 30 days', () => ({ ...good(), expiresAt: iso(NOW + 31 * 24 * 3600_000) }), 'malformed'],
+    ['expires before created', () => ({ ...good(), expiresAt: iso(NOW - 2000) }), 'malformed'],
     ['key swapped (fingerprint updated)', () => {
       const k = sshPub();
       return { ...good(), publicKey: k, fingerprint: fingerprint(k) };
@@ -113,7 +122,7 @@ t.test('revoked token removes its proxy keys; a key cannot be both proxy and nod
   const r1 = verifyRows([proxy], cluster.publicKey, NOW, { revokedTokenIds: new Set(['tok-revoked']) });
   t.equal(r1.trusted.length, 0);
   t.equal(r1.ignored[0].reason, 'token-revoked');
-  const asClient = signRow({ kind: 'node-client', name: 'node9', publicKey: proxy.publicKey, createdAt: iso(NOW), expiresAt: null }, cluster.secretKey);
+  const asClient = signRow({ kind: 'node-client', name: 'node9', publicKey: proxy.publicKey, createdAt: iso(NOW), expiresAt: iso(NOW + 3600_000), generation: 1 }, cluster.secretKey);
   const r2 = verifyRows([asClient, proxy], cluster.publicKey, NOW);
   t.same(r2.trusted.map((x) => x.kind), ['proxy']);
   t.equal(r2.ignored[0].reason, 'conflicting-kind');

@@ -13,7 +13,7 @@ function sshPub(): string {
 const k = generateSigningKeyPair();
 const at = '2026-11-27T12:00:00.000Z';
 const row = (o: Partial<Parameters<typeof signRow>[0]>): RegistryRow =>
-  signRow({ kind: 'node-client', name: 'n1', publicKey: sshPub(), createdAt: at, expiresAt: null, ...o }, k.secretKey);
+  signRow({ kind: 'node-client', name: 'n1', publicKey: sshPub(), createdAt: at, expiresAt: '2026-11-28T12:00:00.000Z', generation: 1, ...o }, k.secretKey);
 
 const client1 = row({ kind: 'node-client', name: 'node1' });
 const client2 = row({ kind: 'node-client', name: 'node2' });
