@@ -27,7 +27,8 @@ const PG_BIN = '/usr/lib/postgresql/15/bin';
 const PG_PORT = 16310;
 const BASE = '/var/lib/pgswarm-test';
 const TTL_S = 120;
-const T0 = Date.parse('2026-12-01T00:00:00.000Z');
+// Real time (the database checks a token's expiry against its own clock), then advanced by the test.
+const T0 = Math.floor(Date.now() / 1000) * 1000;
 
 interface Env {
   dir: string;
